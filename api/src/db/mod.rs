@@ -1,0 +1,228 @@
+//! Storage: one `Store` trait with a SQLite and a PostgreSQL implementation. Every query lives
+//! in this module; handlers hold no SQL. Both backends decide transitions with the same domain
+//! rules (`decide`), so they can only differ in SQL dialect.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use campaigns::Campaigns;
+
+use crate::domain::{AmountMinor, CampaignSlug, Currency, DonationId, DonationStatus, GatewayEventId, IdempotencyKey, Language, Outcome, Transition};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// A donation about to be stored as pending.
+#[derive(Debug, Clone)]
+pub struct NewDonation {
+    pub id: DonationId,
+    pub campaign: CampaignSlug,
+    pub amount: AmountMinor,
+    pub currency: Currency,
+    pub lang: Language,
+    pub gateway: String,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Donation {
+    pub id: DonationId,
+    pub campaign: String,
+    pub amount: AmountMinor,
+    pub currency: String,
+    pub status: DonationStatus,
+    pub lang: Language,
+    pub gateway: String,
+    pub checkout_url: Option<String>,
+}
+
+pub enum Inserted {
+    New,
+    /// A donation with the same idempotency key exists already.
+    Existing(Donation),
+}
+
+/// A verified statement from a gateway about one donation's payment.
+#[derive(Debug, Clone)]
+pub struct PaymentEvent {
+    pub gateway: String,
+    pub event_id: GatewayEventId,
+    pub donation_id: DonationId,
+    pub outcome: Outcome,
+    pub amount: AmountMinor,
+    pub currency: String,
+    pub gateway_reference: Option<String>,
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventResult {
+    /// The donation moved to a new status (and the total with it, where money moved).
+    Applied(Donation),
+    /// Valid, but the donation was already there: nothing changed.
+    Unchanged(Donation),
+    /// This event id was seen before: nothing changed.
+    Duplicate,
+    /// Stored for review; nothing changed.
+    Refused(Donation, RefusalReason),
+    UnknownDonation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    AmountMismatch,
+    NotAllowedFromStatus,
+}
+
+/// A gateway event as recorded, with what applying it did.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub gateway: String,
+    pub event_id: String,
+    pub outcome: String,
+    pub result: String,
+}
+
+/// A campaign's running totals as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignTotals {
+    pub slug: String,
+    pub currency: String,
+    pub goal_minor: i64,
+    pub raised_minor: i64,
+    pub donors: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL `{0}`: use sqlite:PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl DbError {
+    /// True when the database could not be reached, as opposed to a query that failed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed))
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Makes the campaigns table match the config (new campaigns, changed goals).
+    async fn sync_campaigns(&self, campaigns: &Campaigns) -> Result<(), DbError>;
+    /// Stores a pending donation; durable when this returns.
+    async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError>;
+    async fn set_checkout(&self, id: &DonationId, gateway_reference: &str, checkout_url: &str) -> Result<(), DbError>;
+    async fn donation(&self, id: &DonationId) -> Result<Option<Donation>, DbError>;
+    /// Applies a gateway event exactly once: the event record, the status change and the
+    /// campaign total change commit together or not at all.
+    async fn apply_event(&self, event: &PaymentEvent) -> Result<EventResult, DbError>;
+    async fn campaign_totals(&self) -> Result<Vec<CampaignTotals>, DbError>;
+    /// Every event received about a donation, oldest first, for review and tests.
+    async fn payment_events(&self, donation: &DonationId) -> Result<Vec<StoredEvent>, DbError>;
+    async fn ping(&self) -> Result<(), DbError>;
+}
+
+/// Opens the database a URL names (`sqlite:path`, `postgres://…`) and applies its migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DbError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        Err(DbError::UnsupportedUrl(url.split('@').next_back().unwrap_or_default().to_string()))
+    }
+}
+
+/// What an event does to a stored donation; the same rules for every backend.
+enum Decision {
+    Move { to: DonationStatus, raised_delta: i64, donors_delta: i64 },
+    Unchanged,
+    Refuse(RefusalReason),
+}
+
+fn decide(donation: &Donation, event: &PaymentEvent) -> Decision {
+    if donation.amount != event.amount || !donation.currency.eq_ignore_ascii_case(&event.currency) {
+        return Decision::Refuse(RefusalReason::AmountMismatch);
+    }
+    match donation.status.apply(event.outcome, donation.amount.get()) {
+        Transition::Move { to, raised_delta, donors_delta } => Decision::Move { to, raised_delta, donors_delta },
+        Transition::Unchanged => Decision::Unchanged,
+        Transition::Refused => Decision::Refuse(RefusalReason::NotAllowedFromStatus),
+    }
+}
+
+impl RefusalReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::AmountMismatch => "refused: amount or currency mismatch",
+            Self::NotAllowedFromStatus => "refused: not allowed from status",
+        }
+    }
+}
+
+/// A `donations` row as both backends read it.
+#[derive(sqlx::FromRow)]
+struct DonationRow {
+    id: String,
+    campaign: String,
+    amount_minor: i64,
+    currency: String,
+    status: String,
+    lang: String,
+    gateway: String,
+    checkout_url: Option<String>,
+}
+
+impl TryFrom<DonationRow> for Donation {
+    type Error = DbError;
+
+    fn try_from(row: DonationRow) -> Result<Self, DbError> {
+        let corrupt = |what: &str| DbError::Corrupt(format!("donation {}: {what}", row.id));
+        Ok(Donation {
+            id: DonationId::parse(&row.id).map_err(|_| corrupt("id"))?,
+            amount: AmountMinor::parse(row.amount_minor).map_err(|_| corrupt("amount"))?,
+            status: DonationStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+            campaign: row.campaign,
+            currency: row.currency,
+            lang: Language::stored(row.lang),
+            gateway: row.gateway,
+            checkout_url: row.checkout_url,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TotalsRow {
+    slug: String,
+    currency: String,
+    goal_minor: i64,
+    raised_minor: i64,
+    donors: i64,
+    version: i64,
+}
+
+impl From<TotalsRow> for CampaignTotals {
+    fn from(row: TotalsRow) -> Self {
+        Self {
+            slug: row.slug,
+            currency: row.currency,
+            goal_minor: row.goal_minor,
+            raised_minor: row.raised_minor,
+            donors: row.donors,
+            version: row.version,
+        }
+    }
+}
+
+const DONATION_COLUMNS: &str = "id, campaign, amount_minor, currency, status, lang, gateway, checkout_url";

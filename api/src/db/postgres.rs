@@ -1,0 +1,193 @@
+//! The PostgreSQL store: the shared database when several API nodes run. Rows being changed are
+//! locked with `FOR UPDATE`, so two nodes applying events to one donation take turns.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use campaigns::Campaigns;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::{
+    CampaignTotals, DONATION_COLUMNS, DbError, Decision, Donation, DonationRow, EventResult, Inserted, NewDonation,
+    PaymentEvent, Store, StoredEvent, TotalsRow, decide,
+};
+use crate::domain::DonationId;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    #[tracing::instrument(name = "db.connect", skip_all)]
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn sync_campaigns(&self, campaigns: &Campaigns) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for campaign in campaigns.iter() {
+            sqlx::query(
+                "INSERT INTO campaigns (slug, currency, goal_minor) VALUES ($1, $2, $3) \
+                 ON CONFLICT (slug) DO UPDATE SET currency = excluded.currency, goal_minor = excluded.goal_minor, \
+                 version = campaigns.version + 1 \
+                 WHERE campaigns.currency <> excluded.currency OR campaigns.goal_minor <> excluded.goal_minor",
+            )
+            .bind(&campaign.slug)
+            .bind(campaign.currency.code())
+            .bind(campaign.goal_minor)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "db.insert_donation", skip_all, fields(donation = donation.id.as_str()))]
+    async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError> {
+        let result = sqlx::query(
+            "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(donation.id.as_str())
+        .bind(donation.campaign.as_str())
+        .bind(donation.amount.get())
+        .bind(donation.currency.code())
+        .bind(donation.lang.as_str())
+        .bind(&donation.gateway)
+        .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 1 {
+            return Ok(Inserted::New);
+        }
+        let row: DonationRow = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = $1"))
+            .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Inserted::Existing(row.try_into()?))
+    }
+
+    async fn set_checkout(&self, id: &DonationId, gateway_reference: &str, checkout_url: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE donations SET gateway_reference = $2, checkout_url = $3, \
+             updated_at = now() WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(gateway_reference)
+        .bind(checkout_url)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn donation(&self, id: &DonationId) -> Result<Option<Donation>, DbError> {
+        let row: Option<DonationRow> = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(Donation::try_from).transpose()
+    }
+
+    #[tracing::instrument(name = "db.apply_event", skip_all, fields(donation = event.donation_id.as_str(), event = event.event_id.as_str()))]
+    async fn apply_event(&self, event: &PaymentEvent) -> Result<EventResult, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let recorded = sqlx::query(
+            "INSERT INTO payment_events (gateway, event_id, donation_id, outcome, result) \
+             VALUES ($1, $2, $3, $4, 'received') ON CONFLICT DO NOTHING",
+        )
+        .bind(&event.gateway)
+        .bind(event.event_id.as_str())
+        .bind(event.donation_id.as_str())
+        .bind(event.outcome.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if recorded.rows_affected() == 0 {
+            return Ok(EventResult::Duplicate);
+        }
+        let row: Option<DonationRow> = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1 FOR UPDATE"))
+            .bind(event.donation_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(mut donation) = row.map(Donation::try_from).transpose()? else {
+            record_result(&mut tx, event, "unknown donation").await?;
+            tx.commit().await?;
+            return Ok(EventResult::UnknownDonation);
+        };
+        let result = match decide(&donation, event) {
+            Decision::Move { to, raised_delta, donors_delta } => {
+                sqlx::query(
+                    "UPDATE donations SET status = $2, gateway_reference = COALESCE($3, gateway_reference), \
+                     updated_at = now() WHERE id = $1",
+                )
+                .bind(donation.id.as_str())
+                .bind(to.as_str())
+                .bind(event.gateway_reference.as_deref())
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE campaigns SET raised_minor = raised_minor + $2, donors = donors + $3, version = version + 1 \
+                     WHERE slug = $1",
+                )
+                .bind(&donation.campaign)
+                .bind(raised_delta)
+                .bind(donors_delta)
+                .execute(&mut *tx)
+                .await?;
+                record_result(&mut tx, event, to.as_str()).await?;
+                donation.status = to;
+                EventResult::Applied(donation)
+            }
+            Decision::Unchanged => {
+                record_result(&mut tx, event, "unchanged").await?;
+                EventResult::Unchanged(donation)
+            }
+            Decision::Refuse(reason) => {
+                record_result(&mut tx, event, reason.as_str()).await?;
+                EventResult::Refused(donation, reason)
+            }
+        };
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn campaign_totals(&self) -> Result<Vec<CampaignTotals>, DbError> {
+        let rows: Vec<TotalsRow> =
+            sqlx::query_as("SELECT slug, currency, goal_minor, raised_minor, donors, version FROM campaigns ORDER BY slug")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn payment_events(&self, donation: &DonationId) -> Result<Vec<StoredEvent>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT gateway, event_id, outcome, result FROM payment_events WHERE donation_id = $1 ORDER BY received_at, event_id",
+        )
+        .bind(donation.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+async fn record_result(tx: &mut sqlx::PgConnection, event: &PaymentEvent, result: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE payment_events SET result = $3 WHERE gateway = $1 AND event_id = $2")
+        .bind(&event.gateway)
+        .bind(event.event_id.as_str())
+        .bind(result)
+        .execute(tx)
+        .await?;
+    Ok(())
+}

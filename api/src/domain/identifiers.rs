@@ -1,0 +1,135 @@
+//! Identifiers that arrive as text: campaign slugs, donation ids, gateway event ids, idempotency
+//! keys and page languages.
+
+use campaigns::Campaigns;
+
+use super::ValidationError;
+
+fn token(text: &str, what: &str, max: usize, allowed: impl Fn(u8) -> bool) -> Result<String, ValidationError> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > max || !text.bytes().all(allowed) {
+        return Err(ValidationError(format!("{what} `{}` is not valid", text.chars().take(80).collect::<String>())));
+    }
+    Ok(text.to_string())
+}
+
+/// A campaign's slug, known to exist in the site config.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CampaignSlug(String);
+
+impl CampaignSlug {
+    pub fn parse(text: &str, campaigns: &Campaigns) -> Result<Self, ValidationError> {
+        let slug = text.trim();
+        if campaigns.get(slug).is_none() {
+            let shown: String = slug.chars().take(64).collect();
+            return Err(ValidationError(format!("There is no campaign called \"{shown}\".")));
+        }
+        Ok(Self(slug.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Our id of a donation: 32 lowercase hex digits, random (a v4 UUID without dashes), so it can
+/// travel through gateways as a merchant reference without revealing how many donations exist.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DonationId(String);
+
+impl DonationId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let id = token(text, "donation id", 32, |b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))?;
+        if id.len() != 32 {
+            return Err(ValidationError(format!("donation id `{id}` is not valid")));
+        }
+        Ok(Self(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn printable(b: u8) -> bool {
+    b.is_ascii_graphic()
+}
+
+/// A gateway's id of one notification; a second event with the same id changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GatewayEventId(String);
+
+impl GatewayEventId {
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        token(text, "event id", 255, printable).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A client's key that makes retrying a donation request safe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        token(text, "idempotency key", 255, printable).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The language of the page a donor came from, so they return to pages in that language.
+/// Anything unknown becomes the site's default language rather than an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Language(String);
+
+impl Language {
+    pub fn parse(text: Option<&str>, campaigns: &Campaigns) -> Self {
+        match text.map(str::trim) {
+            Some(code) if campaigns.has_language(code) => Self(code.to_string()),
+            _ => Self(campaigns.default_language().to_string()),
+        }
+    }
+
+    /// A language read back from our own database.
+    pub fn stored(code: String) -> Self {
+        Self(code)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_identifiers_are_refused() {
+        assert!(DonationId::parse(DonationId::generate().as_str()).is_ok());
+        for bad in ["", "xyz", "0123456789abcdef0123456789ABCDEF", "0123456789abcdef0123456789abcde"] {
+            assert!(DonationId::parse(bad).is_err(), "{bad}");
+        }
+        assert!(GatewayEventId::parse("evt_123").is_ok());
+        assert!(GatewayEventId::parse("has space").is_err());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn unknown_languages_fall_back_to_the_default() {
+        let campaigns = Campaigns::from_config_toml("[languages.ar]\n").unwrap();
+        assert_eq!(Language::parse(Some("ar"), &campaigns).as_str(), "ar");
+        assert_eq!(Language::parse(Some("../x"), &campaigns).as_str(), "en");
+        assert_eq!(Language::parse(None, &campaigns).as_str(), "en");
+    }
+}

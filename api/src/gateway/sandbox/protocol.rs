@@ -1,0 +1,127 @@
+//! The sandbox gateway's signed redirect protocol, shared by our adapter (the merchant side)
+//! and the hosted page (the gateway side), as both sides of a real gateway share its spec.
+//!
+//! - Redirect to the hosted page: `GET {pay_url}?merchant_reference=…&amount_minor=…&currency=…
+//!   &return_url=…&notify_url=…&signature=…`.
+//! - Browser return: `GET {return_url}?merchant_reference=…&payment_id=…&status=paid|declined
+//!   &amount_minor=…&currency=…&signature=…`.
+//! - `signature` is hex HMAC-SHA256 over the other parameters sorted by name and joined as
+//!   `name=value&name=value`, values unencoded.
+//! - Notification: `POST {notify_url}` with a JSON body (`event_id`, `payment_id`,
+//!   `merchant_reference`, `status`, `amount_minor`, `currency`) and the header
+//!   `Sandbox-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 over "<t>.<body>">`; a receiver
+//!   refuses timestamps more than five minutes away from its clock.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::gateway::GatewayError;
+
+pub const SIGNATURE_HEADER: &str = "sandbox-signature";
+pub const TOLERANCE_SECONDS: u64 = 300;
+
+fn mac(secret: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length")
+}
+
+fn canonical(params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = params.iter().filter(|(k, _)| k != "signature").collect();
+    sorted.sort();
+    sorted.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+}
+
+/// Signs parameters; returns them with `signature` added.
+pub fn sign(secret: &[u8], mut params: Vec<(String, String)>) -> Vec<(String, String)> {
+    params.retain(|(k, _)| k != "signature");
+    let mut mac = mac(secret);
+    mac.update(canonical(&params).as_bytes());
+    params.push(("signature".into(), hex::encode(mac.finalize().into_bytes())));
+    params
+}
+
+/// Checks the `signature` parameter in constant time and returns the parameters by name.
+pub fn verify(secret: &[u8], params: Vec<(String, String)>) -> Result<std::collections::BTreeMap<String, String>, GatewayError> {
+    let signature = params.iter().find(|(k, _)| k == "signature").map(|(_, v)| v.as_str()).ok_or(GatewayError::BadSignature)?;
+    let signature = hex::decode(signature).map_err(|_| GatewayError::BadSignature)?;
+    let mut mac = mac(secret);
+    mac.update(canonical(&params).as_bytes());
+    mac.verify_slice(&signature).map_err(|_| GatewayError::BadSignature)?;
+    let mut by_name = std::collections::BTreeMap::new();
+    for (k, v) in params {
+        if by_name.insert(k.clone(), v).is_some() {
+            return Err(GatewayError::Malformed(format!("parameter `{k}` appears twice")));
+        }
+    }
+    Ok(by_name)
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The `Sandbox-Signature` header value for a notification body sent at `timestamp`.
+pub fn sign_notification(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
+    let mut mac = mac(secret);
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Verifies a notification's signature header against its exact body and our clock.
+pub fn verify_notification(secret: &[u8], header: Option<&str>, body: &[u8], now: u64) -> Result<(), GatewayError> {
+    let header = header.ok_or(GatewayError::BadSignature)?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<u64>().ok(),
+            Some(("v1", v)) => signatures.push(hex::decode(v).map_err(|_| GatewayError::BadSignature)?),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or(GatewayError::BadSignature)?;
+    let valid = signatures.iter().any(|signature| {
+        let mut mac = mac(secret);
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(body);
+        mac.verify_slice(signature).is_ok()
+    });
+    if !valid {
+        return Err(GatewayError::BadSignature);
+    }
+    if now.abs_diff(timestamp) > TOLERANCE_SECONDS {
+        return Err(GatewayError::Stale);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Vec<(String, String)> {
+        vec![("b".into(), "2".into()), ("a".into(), "x y&z".into())]
+    }
+
+    #[test]
+    fn a_signed_message_verifies_and_a_changed_one_does_not() {
+        let signed = sign(b"secret", params());
+        assert_eq!(verify(b"secret", signed.clone()).unwrap()["a"], "x y&z");
+        assert!(matches!(verify(b"other", signed.clone()), Err(GatewayError::BadSignature)));
+        let mut tampered = signed;
+        tampered[0].1 = "3".into();
+        assert!(matches!(verify(b"secret", tampered), Err(GatewayError::BadSignature)));
+        assert!(matches!(verify(b"secret", params()), Err(GatewayError::BadSignature)));
+    }
+
+    #[test]
+    fn notifications_are_bound_to_their_body_and_time() {
+        let header = sign_notification(b"secret", 1_000, b"{}");
+        assert!(verify_notification(b"secret", Some(&header), b"{}", 1_100).is_ok());
+        assert!(matches!(verify_notification(b"secret", Some(&header), b"{ }", 1_100), Err(GatewayError::BadSignature)));
+        assert!(matches!(verify_notification(b"secret", Some(&header), b"{}", 2_000), Err(GatewayError::Stale)));
+        assert!(matches!(verify_notification(b"secret", None, b"{}", 1_000), Err(GatewayError::BadSignature)));
+    }
+}

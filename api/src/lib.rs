@@ -1,0 +1,15 @@
+//! The donations API: totals from memory, donations into storage, payments through gateways.
+//! See ARCHITECTURE.md for the map; `startup::Application` is the entry point.
+
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod gateway;
+mod routes;
+pub mod settings;
+pub mod startup;
+mod state;
+pub mod totals;
+
+pub use settings::Settings;
+pub use startup::{Application, StartupError};

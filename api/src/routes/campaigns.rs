@@ -1,0 +1,83 @@
+//! Campaign listing and the totals route that every page polls.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Lets a CDN answer every poller from one origin request per second, and keep answering
+/// from its copy for a while if the origin fails.
+const TOTALS_CACHE_CONTROL: &str = "public, max-age=2, s-maxage=1, stale-while-revalidate=10, stale-if-error=300";
+
+#[derive(Serialize)]
+struct CampaignSummary<'a> {
+    slug: &'a str,
+    currency: &'static str,
+    exponent: u8,
+    goal_minor: i64,
+    min_amount_minor: i64,
+    max_amount_minor: i64,
+    suggested_amounts_minor: &'a [i64],
+    totals_url: String,
+}
+
+pub async fn list_campaigns(state: web::Data<AppState>) -> HttpResponse {
+    let campaigns: Vec<CampaignSummary<'_>> = state
+        .campaigns
+        .iter()
+        .map(|c| CampaignSummary {
+            slug: &c.slug,
+            currency: c.currency.code(),
+            exponent: c.currency.exponent(),
+            goal_minor: c.goal_minor,
+            min_amount_minor: c.min_minor,
+            max_amount_minor: c.max_minor,
+            suggested_amounts_minor: &c.suggested_minor,
+            totals_url: format!("/api/v1/campaigns/{}/totals", c.slug),
+        })
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({ "campaigns": campaigns }))
+}
+
+pub async fn get_totals(request: HttpRequest, slug: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let entry = state
+        .totals
+        .get(&slug)
+        .ok_or_else(|| ApiError::NotFound(format!("There is no campaign called \"{}\".", slug.chars().take(64).collect::<String>())))?;
+    let etag = HeaderValue::from_str(&entry.etag).map_err(|e| ApiError::Unexpected(e.into()))?;
+    let cache_control = HeaderValue::from_static(TOTALS_CACHE_CONTROL);
+    if matches_etag(request.headers().get(header::IF_NONE_MATCH), &entry.etag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache_control))
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache_control))
+        .body(entry.body.clone()))
+}
+
+/// `If-None-Match` is a list of tags, `*`, and tags may be weak (`W/"…"`); all match weakly.
+fn matches_etag(if_none_match: Option<&HeaderValue>, etag: &str) -> bool {
+    let Some(value) = if_none_match.and_then(|v| v.to_str().ok()) else { return false };
+    value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        let tag = "\"abc\"";
+        for header in ["\"abc\"", "W/\"abc\"", "\"x\", \"abc\"", "*"] {
+            assert!(matches_etag(Some(&HeaderValue::from_static(header)), tag), "{header}");
+        }
+        assert!(!matches_etag(Some(&HeaderValue::from_static("\"abd\"")), tag));
+        assert!(!matches_etag(None, tag));
+    }
+}

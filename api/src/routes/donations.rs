@@ -1,0 +1,142 @@
+//! `POST /api/v1/donations`: a plain HTML form or JSON in, a pending donation stored, then a 303
+//! to the gateway's hosted page (JSON clients get 201 with the same URL).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use url::Url;
+
+use crate::db::{Donation, Inserted, NewDonation};
+use crate::domain::{AmountMinor, CampaignSlug, DonationId, IdempotencyKey, Language};
+use crate::error::ApiError;
+use crate::gateway::CheckoutRequest;
+use crate::state::AppState;
+
+/// The request as sent: every field text, checked only when parsed into domain types.
+#[derive(Debug, Deserialize)]
+struct DonationRequest {
+    campaign: String,
+    amount: AmountField,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+/// A form sends text; a JSON client may send `"25.50"` or `25.5`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum AmountField {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl AmountField {
+    fn text(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Number(number) => number.to_string(),
+        }
+    }
+}
+
+pub async fn create_donation(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    match start_donation(&request, &body, is_json, &state).await {
+        Ok((id, redirect)) if is_json => Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, redirect.as_str()))
+            .json(serde_json::json!({ "id": id.as_str(), "redirect_url": redirect.as_str() }))),
+        Ok((_, redirect)) => Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, redirect.as_str())).finish()),
+        Err(error) if is_json => Err(error.into()),
+        Err(error) => Err(error.for_browser().into()),
+    }
+}
+
+#[tracing::instrument(name = "create_donation", skip_all, fields(campaign, donation))]
+async fn start_donation(request: &HttpRequest, body: &[u8], is_json: bool, state: &AppState) -> Result<(DonationId, Url), ApiError> {
+    let fields: DonationRequest = if is_json {
+        serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("The JSON body is not a donation: {e}")))?
+    } else {
+        serde_urlencoded::from_bytes(body).map_err(|e| ApiError::Invalid(format!("The form is incomplete: {e}")))?
+    };
+    let new = parse_donation(request, fields, state)?;
+    tracing::Span::current().record("campaign", new.campaign.as_str()).record("donation", new.id.as_str());
+    let gateway = state
+        .gateways
+        .by_name(&new.gateway)
+        .ok_or_else(|| ApiError::Unexpected(format!("gateway {} vanished", new.gateway).into()))?;
+
+    let donation_id = match state.store.insert_donation(&new).await? {
+        Inserted::New => new.id.clone(),
+        Inserted::Existing(existing) => {
+            check_same_request(&existing, &new)?;
+            if let Some(url) = existing.checkout_url.as_deref().and_then(|u| Url::parse(u).ok()) {
+                return Ok((existing.id, url));
+            }
+            // Stored, but the first attempt never reached the gateway: start it now.
+            existing.id
+        }
+    };
+    let checkout = gateway
+        .start(&CheckoutRequest {
+            donation_id: donation_id.clone(),
+            amount: new.amount,
+            currency: new.currency,
+            return_url: state.api_url(&format!("/api/v1/payments/{}/return", gateway.name())),
+            notify_url: state.api_url(&format!("/api/v1/payments/{}/webhook", gateway.name())),
+        })
+        .await?;
+    state.store.set_checkout(&donation_id, &checkout.gateway_reference, checkout.redirect_url.as_str()).await?;
+    Ok((donation_id, checkout.redirect_url))
+}
+
+fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppState) -> Result<NewDonation, ApiError> {
+    let campaign_slug = CampaignSlug::parse(&fields.campaign, &state.campaigns)?;
+    let campaign = state
+        .campaigns
+        .get(campaign_slug.as_str())
+        .ok_or_else(|| ApiError::Unexpected("a parsed campaign slug has no campaign".into()))?;
+    if let Some(currency) = fields.currency.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        if !currency.eq_ignore_ascii_case(campaign.currency.code()) {
+            return Err(ApiError::Invalid(format!(
+                "This campaign takes gifts in {}, not {}.",
+                campaign.currency.code(),
+                currency.chars().take(8).collect::<String>()
+            )));
+        }
+    }
+    let amount = AmountMinor::parse_for(&fields.amount.text(), campaign)?;
+    let header_key = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok());
+    let idempotency_key = header_key
+        .or(fields.idempotency_key.as_deref())
+        .filter(|k| !k.trim().is_empty())
+        .map(IdempotencyKey::parse)
+        .transpose()?;
+    let gateway = state
+        .gateways
+        .for_new_donation()
+        .ok_or_else(|| ApiError::Unavailable("no payment gateway is configured".into()))?;
+    Ok(NewDonation {
+        id: DonationId::generate(),
+        currency: campaign.currency,
+        campaign: campaign_slug,
+        amount,
+        lang: Language::parse(fields.lang.as_deref(), &state.campaigns),
+        gateway: gateway.name().to_string(),
+        idempotency_key,
+    })
+}
+
+/// A retried request must be the same request; reusing a key for another gift is a client bug.
+fn check_same_request(existing: &Donation, new: &NewDonation) -> Result<(), ApiError> {
+    if existing.campaign != new.campaign.as_str() || existing.amount != new.amount {
+        return Err(ApiError::Conflict("This idempotency key was already used for a different donation.".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! The route table's handlers. HTTP concerns only: parse the request into domain types, call
+//! storage or a gateway, shape the response.
+
+mod campaigns;
+mod donations;
+mod health;
+mod payments;
+
+use actix_web::web;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/api/v1/openapi.json", web::get().to(health::openapi))
+        .route("/api/v1/campaigns", web::get().to(campaigns::list_campaigns))
+        .route("/api/v1/campaigns/{slug}/totals", web::get().to(campaigns::get_totals))
+        .route("/api/v1/donations", web::post().to(donations::create_donation))
+        .route("/api/v1/payments/{gateway}/return", web::get().to(payments::payment_return))
+        .route("/api/v1/payments/{gateway}/webhook", web::post().to(payments::payment_webhook));
+}

@@ -1,0 +1,87 @@
+//! Runtime settings of the API: defaults, then an optional file, then `PLEDGE_*` environment
+//! variables (`PLEDGE_DATABASE_URL`, `PLEDGE_SANDBOX_SECRET`, …).
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port (tests do this).
+    pub bind: String,
+    /// `sqlite:path/to/file.db` or `postgres://…`.
+    pub database_url: String,
+    /// The site's `config.toml`, where campaigns are defined.
+    pub site_config: PathBuf,
+    /// Where the API is reached from outside, for gateway return and notification URLs.
+    /// Defaults to `http://{bind}` once bound.
+    #[serde(default)]
+    pub public_url: Option<Url>,
+    /// Where the static pages are served, for the thank-you and failed redirects.
+    /// Defaults to `public_url`.
+    #[serde(default)]
+    pub site_url: Option<Url>,
+    /// Enables the sandbox gateway with this shared secret.
+    #[serde(default)]
+    pub sandbox_secret: Option<SecretString>,
+    /// The sandbox hosted page; defaults to `{public_url}/sandbox/pay`.
+    #[serde(default)]
+    pub sandbox_pay_url: Option<Url>,
+    /// Serve the sandbox gateway's hosted page from this process (development only).
+    #[serde(default)]
+    pub serve_sandbox_page: bool,
+    pub totals_refresh_ms: u64,
+    /// Keep idle client connections this long; a load balancer in front must time out sooner.
+    pub keep_alive_seconds: u64,
+    pub client_request_timeout_ms: u64,
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Connections per worker at most (actix's `max_connections`).
+    pub max_connections_per_worker: usize,
+    /// How long a stopping server lets requests in flight finish.
+    pub shutdown_timeout_seconds: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut builder = Self::defaults();
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        builder
+            .add_source(config::Environment::with_prefix("PLEDGE").prefix_separator("_").try_parsing(true))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| SettingsError(e.to_string()))
+    }
+
+    /// Settings for a local run: defaults plus what the caller names, ignoring the environment.
+    pub fn local(bind: &str, database_url: &str, site_config: &Path) -> Result<Self, SettingsError> {
+        Self::defaults()
+            .set_override("bind", bind)
+            .and_then(|b| b.set_override("database_url", database_url))
+            .and_then(|b| b.set_override("site_config", site_config.to_string_lossy().into_owned()))
+            .and_then(|b| b.build())
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| SettingsError(e.to_string()))
+    }
+
+    fn defaults() -> config::ConfigBuilder<config::builder::DefaultState> {
+        config::Config::builder()
+            .set_default("bind", "127.0.0.1:8080")
+            .and_then(|b| b.set_default("totals_refresh_ms", 1000))
+            .and_then(|b| b.set_default("keep_alive_seconds", 75))
+            .and_then(|b| b.set_default("client_request_timeout_ms", 5000))
+            .and_then(|b| b.set_default("max_connections_per_worker", 25_000))
+            .and_then(|b| b.set_default("serve_sandbox_page", false))
+            .and_then(|b| b.set_default("shutdown_timeout_seconds", 30))
+            .expect("static defaults are valid")
+    }
+}

@@ -1,0 +1,143 @@
+//! The route table and `Application::build`, which binds a listener (port 0 allowed) and reports
+//! the port it got. `main` and the tests start the server through the same function.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use campaigns::{CampaignError, Campaigns};
+use secrecy::SecretString;
+use tracing_actix_web::TracingLogger;
+use url::Url;
+
+use crate::db::{self, DbError};
+use crate::gateway::sandbox::hosted_page::{self, HostedPage};
+use crate::gateway::sandbox::SandboxGateway;
+use crate::gateway::{Gateways, PaymentGateway};
+use crate::routes;
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::totals::TotalsCache;
+
+pub struct Application {
+    port: u16,
+    public_url: Url,
+    server: Server,
+    totals: TotalsCache,
+    refresher: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("campaigns: {0}")]
+    Campaigns(#[from] CampaignError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+    #[error("no payment gateway is configured: set PLEDGE_SANDBOX_SECRET (development) or a real gateway's keys")]
+    NoGateway,
+    #[error("invalid URL setting: {0}")]
+    Url(#[from] url::ParseError),
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, |_| {}).await
+    }
+
+    /// Like `build`, with `extra` routes mounted after the API's (the dev server adds the
+    /// static site and live reload this way, so the API itself knows nothing of them).
+    pub async fn build_with<F>(settings: Settings, extra: F) -> Result<Self, StartupError>
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+    {
+        let campaigns = Campaigns::load(&settings.site_config)?;
+        let store = db::connect(&settings.database_url).await?;
+        store.sync_campaigns(&campaigns).await?;
+        let totals = TotalsCache::load(store.as_ref()).await?;
+
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|source| StartupError::Bind { address: settings.bind.clone(), source })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind { address: settings.bind.clone(), source })?;
+        let public_url = match &settings.public_url {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!("http://{address}/"))?,
+        };
+        let site_url = settings.site_url.clone().unwrap_or_else(|| public_url.clone());
+
+        let mut gateways: Vec<Arc<dyn PaymentGateway>> = Vec::new();
+        let mut hosted_page = None;
+        if let Some(secret) = &settings.sandbox_secret {
+            let pay_url = match &settings.sandbox_pay_url {
+                Some(url) => url.clone(),
+                None => public_url.join("/sandbox/pay")?,
+            };
+            gateways.push(Arc::new(SandboxGateway::new(secret.clone(), pay_url)));
+            if settings.serve_sandbox_page {
+                hosted_page = Some(HostedPage { secret: SecretString::from(secrecy::ExposeSecret::expose_secret(secret).to_string()), client: reqwest::Client::new() });
+            }
+        }
+        if gateways.is_empty() {
+            return Err(StartupError::NoGateway);
+        }
+
+        let refresher = totals.spawn_refresher(store.clone(), Duration::from_millis(settings.totals_refresh_ms));
+        let state = web::Data::new(AppState {
+            campaigns,
+            store,
+            totals: totals.clone(),
+            gateways: Gateways::new(gateways),
+            public_url: public_url.clone(),
+            site_url,
+        });
+        let mut server = HttpServer::new(move || {
+            let hosted_page = hosted_page.clone();
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .configure(routes::configure)
+                .configure(|config| {
+                    if let Some(page) = hosted_page {
+                        hosted_page::routes(config, page);
+                    }
+                })
+                .configure(extra.clone())
+        })
+        .keep_alive(Duration::from_secs(settings.keep_alive_seconds))
+        .client_request_timeout(Duration::from_millis(settings.client_request_timeout_ms))
+        .max_connections(settings.max_connections_per_worker)
+        .shutdown_timeout(settings.shutdown_timeout_seconds);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { address: address.to_string(), source })?
+            .run();
+        Ok(Self { port: address.port(), public_url, server, totals, refresher })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The API's base URL as gateways see it (`http://127.0.0.1:PORT/` unless configured).
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
+    }
+
+    /// A handle on the in-memory totals (the dev server renders pages with them).
+    pub fn totals(&self) -> TotalsCache {
+        self.totals.clone()
+    }
+
+    /// Serves until the process is told to stop (SIGINT, SIGTERM), then drains connections.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.refresher.abort();
+        result
+    }
+}

@@ -1,0 +1,49 @@
+use crate::helpers::TestApp;
+use crate::on_both_databases;
+
+on_both_databases!(
+    campaigns_are_listed_from_the_site_config,
+    totals_start_at_zero_with_an_etag_and_cache_rules,
+    a_matching_etag_gets_304_without_a_body,
+    an_unknown_campaign_is_a_404_problem,
+);
+
+async fn campaigns_are_listed_from_the_site_config(app: TestApp) {
+    let body: serde_json::Value = app.get("/api/v1/campaigns").await.json().await.unwrap();
+    let slugs: Vec<&str> = body["campaigns"].as_array().unwrap().iter().map(|c| c["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["water", "schools"]);
+    assert_eq!(body["campaigns"][0]["suggested_amounts_minor"], serde_json::json!([2500, 5000]));
+    assert_eq!(body["campaigns"][1]["exponent"], 0);
+}
+
+async fn totals_start_at_zero_with_an_etag_and_cache_rules(app: TestApp) {
+    let response = app.get("/api/v1/campaigns/water/totals").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["etag"].to_str().unwrap().starts_with('"'));
+    assert!(response.headers()["cache-control"].to_str().unwrap().contains("s-maxage"));
+    let totals: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(totals["raised_minor"], 0);
+    assert_eq!(totals["donors"], 0);
+    assert_eq!(totals["goal_minor"], 100_000);
+    assert_eq!(totals["currency"], "USD");
+}
+
+async fn a_matching_etag_gets_304_without_a_body(app: TestApp) {
+    let first = app.get("/api/v1/campaigns/water/totals").await;
+    let etag = first.headers()["etag"].clone();
+    let second = app.client.get(app.at("/api/v1/campaigns/water/totals")).header("if-none-match", etag.clone()).send().await.unwrap();
+    assert_eq!(second.status(), 304);
+    assert_eq!(second.headers()["etag"], etag);
+    assert!(second.bytes().await.unwrap().is_empty());
+    let stale = app.client.get(app.at("/api/v1/campaigns/water/totals")).header("if-none-match", "\"old\"").send().await.unwrap();
+    assert_eq!(stale.status(), 200);
+}
+
+async fn an_unknown_campaign_is_a_404_problem(app: TestApp) {
+    let response = app.get("/api/v1/campaigns/nope/totals").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["status"], 404);
+    assert!(problem["detail"].as_str().unwrap().contains("nope"));
+}

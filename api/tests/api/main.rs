@@ -1,0 +1,9 @@
+//! The API's integration tests: the real server on a random port, over HTTP, on SQLite and on
+//! PostgreSQL, then a look at what the database holds.
+
+mod helpers;
+
+mod campaigns;
+mod donations;
+mod health;
+mod payments;

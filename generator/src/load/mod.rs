@@ -1,0 +1,179 @@
+//! Stage 1, load: reads the config, content tree, templates and static files from disk.
+//! The only stage besides `write` that touches the filesystem.
+
+mod front_matter;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use campaigns::Campaigns;
+use rayon::prelude::*;
+use tera::Tera;
+use walkdir::WalkDir;
+
+pub use front_matter::{PageFrontMatter, SectionFrontMatter};
+
+use crate::config::SiteConfig;
+use crate::problem::Problem;
+use crate::{BuildError, SitePaths};
+
+/// Everything read from disk, parsed but not yet related.
+pub struct LoadedSite {
+    pub paths: SitePaths,
+    pub config: SiteConfig,
+    pub campaigns: Campaigns,
+    pub content: Vec<LoadedContent>,
+    pub templates: Tera,
+    pub static_files: Vec<StaticFile>,
+    /// Files that could not be parsed; resolve reports them with its own findings.
+    pub problems: Vec<Problem>,
+}
+
+/// One Markdown file of `content/`.
+#[derive(Debug, Clone)]
+pub struct LoadedContent {
+    /// The file as the editor knows it (`content/about.md`), for messages.
+    pub file: PathBuf,
+    /// Path inside `content/` with `/` separators: `about.md`, `blog/_index.ar.md`.
+    pub relative: String,
+    pub lang: String,
+    pub kind: ContentKind,
+    pub body: String,
+    /// 1-based line of the file on which the body starts, so body problems name real lines.
+    pub body_line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum ContentKind {
+    Section(Box<SectionFrontMatter>),
+    Page(Box<PageFrontMatter>),
+}
+
+/// A file copied to the output unchanged, site files overriding theme files at the same path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticFile {
+    pub source: PathBuf,
+    pub output: String,
+}
+
+pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
+    let (config, campaigns) = SiteConfig::load(&paths.config)?;
+    let mut problems = Vec::new();
+    let content = load_content(paths, &config, &mut problems)?;
+    let theme_dir = config.theme.as_ref().map(|theme| paths.themes.join(theme));
+    if let Some(dir) = &theme_dir {
+        if !dir.is_dir() {
+            return Err(BuildError::Config(format!("theme `{}` not found at {}", config.theme.as_deref().unwrap_or(""), dir.display())));
+        }
+    }
+    let template_dirs: Vec<PathBuf> =
+        theme_dir.iter().map(|d| d.join("templates")).chain([paths.templates.clone()]).collect();
+    let templates = load_templates(&template_dirs, &mut problems)?;
+    let static_dirs: Vec<PathBuf> =
+        theme_dir.iter().map(|d| d.join("static")).chain([paths.static_files.clone()]).collect();
+    let static_files = load_static(&static_dirs)?;
+    Ok(LoadedSite { paths: paths.clone(), config, campaigns, content, templates, static_files, problems })
+}
+
+fn load_content(paths: &SitePaths, config: &SiteConfig, problems: &mut Vec<Problem>) -> Result<Vec<LoadedContent>, BuildError> {
+    let files = files_under(&paths.content)?
+        .into_iter()
+        .filter(|(_, relative)| relative.ends_with(".md"))
+        .collect::<Vec<_>>();
+    let results: Vec<Result<LoadedContent, Problem>> = files
+        .par_iter()
+        .map(|(source, relative)| load_one(source, relative, config))
+        .collect();
+    let mut content = Vec::with_capacity(results.len());
+    for result in results {
+        match result {
+            Ok(loaded) => content.push(loaded),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    Ok(content)
+}
+
+fn load_one(source: &Path, relative: &str, config: &SiteConfig) -> Result<LoadedContent, Problem> {
+    let text = std::fs::read_to_string(source).map_err(|e| Problem::in_file(source, format!("cannot read: {e}")))?;
+    let split = front_matter::split(&text).map_err(|e| Problem::at(source, e.line, e.message))?;
+    let file_name = relative.rsplit('/').next().unwrap_or(relative);
+    let stem = file_name.trim_end_matches(".md");
+    let lang = match stem.rsplit_once('.') {
+        Some((_, code)) if config.is_language(code) => code.to_string(),
+        Some((_, code)) => {
+            return Err(Problem::in_file(source, format!("language `{code}` is not configured in [languages]")));
+        }
+        None => config.default_language.clone(),
+    };
+    let is_section = stem == "_index" || stem.starts_with("_index.");
+    let kind = if is_section {
+        ContentKind::Section(Box::new(front_matter::parse(split.front_matter).map_err(|e| Problem::at(source, e.line, e.message))?))
+    } else {
+        ContentKind::Page(Box::new(front_matter::parse(split.front_matter).map_err(|e| Problem::at(source, e.line, e.message))?))
+    };
+    Ok(LoadedContent {
+        file: source.to_path_buf(),
+        relative: relative.to_string(),
+        lang,
+        kind,
+        body: split.body.to_string(),
+        body_line: split.body_line,
+    })
+}
+
+/// Templates of the theme, then of the site; a site template replaces the theme's of the same name.
+fn load_templates(dirs: &[PathBuf], problems: &mut Vec<Problem>) -> Result<Tera, BuildError> {
+    let mut sources: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
+    for dir in dirs {
+        for (source, name) in files_under(dir)? {
+            let text = std::fs::read_to_string(&source).map_err(|e| BuildError::io(&source, e))?;
+            sources.insert(name, (source, text));
+        }
+    }
+    let mut tera = Tera::default();
+    let all = sources.iter().map(|(name, (_, text))| (name.as_str(), text.as_str())).collect::<Vec<_>>();
+    if let Err(error) = tera.add_raw_templates(all) {
+        // Tera stops at the first bad template; parse each alone to name every broken file.
+        for (name, (source, text)) in &sources {
+            if let Err(e) = Tera::default().add_raw_template(name, text) {
+                problems.push(Problem::in_file(source, crate::render::error_chain(&e)));
+            }
+        }
+        if problems.is_empty() {
+            problems.push(Problem::in_file(dirs.last().cloned().unwrap_or_default(), crate::render::error_chain(&error)));
+        }
+    }
+    Ok(tera)
+}
+
+fn load_static(dirs: &[PathBuf]) -> Result<Vec<StaticFile>, BuildError> {
+    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for dir in dirs {
+        for (source, output) in files_under(dir)? {
+            files.insert(output, source);
+        }
+    }
+    Ok(files.into_iter().map(|(output, source)| StaticFile { source, output }).collect())
+}
+
+/// Files below `dir` in a stable order, with their `/`-separated path relative to `dir`.
+/// Hidden files and folders are skipped; a missing folder has no files.
+fn files_under(dir: &Path) -> Result<Vec<(PathBuf, String)>, BuildError> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    let walker = WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|e| {
+        e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
+    });
+    for entry in walker {
+        let entry = entry.map_err(|e| BuildError::io(dir, e.into()))?;
+        if entry.file_type().is_file() {
+            let relative = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+            let relative = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            files.push((entry.path().to_path_buf(), relative));
+        }
+    }
+    Ok(files)
+}

@@ -1,0 +1,145 @@
+//! `pledge serve`: the API, the sandbox gateway and the built pages on one port, with a rebuild
+//! and a browser reload whenever a source file changes.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use actix_files::{Files, NamedFile};
+use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
+use actix_web::{HttpResponse, web};
+use anyhow::Context;
+use api::totals::TotalsCache;
+use generator::{BuildOptions, CampaignProgress, SitePaths};
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::broadcast;
+
+const LIVE_RELOAD_JS: &str = "new EventSource('/__pledge/events').onmessage = () => location.reload();\n";
+
+pub async fn serve(paths: SitePaths, bind: &str, database_url: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&paths.output).with_context(|| format!("creating {}", paths.output.display()))?;
+    let mut settings = api::Settings::local(bind, database_url, &paths.config)?;
+    // A fresh secret per run: the sandbox gateway and our adapter are the same process.
+    settings.sandbox_secret = Some(uuid::Uuid::new_v4().simple().to_string().into());
+    settings.serve_sandbox_page = true;
+    settings.shutdown_timeout_seconds = 1;
+
+    let (reload, _) = broadcast::channel::<()>(16);
+    let output = paths.output.clone();
+    let reload_sender = reload.clone();
+    let app = api::Application::build_with(settings, move |config| dev_routes(config, &output, &reload_sender))
+        .await
+        .context("starting the API")?;
+    let base_url = app.public_url().as_str().trim_end_matches('/').to_string();
+    let site = DevSite { paths, base_url: base_url.clone(), totals: app.totals(), reload };
+    site.rebuild();
+    println!("Pledge is running at {base_url}/ (API at {base_url}/api/v1/, press Ctrl-C to stop)");
+
+    let watcher = site.watch()?;
+    let served = app.run_until_stopped().await.context("server failed");
+    drop(watcher);
+    served
+}
+
+struct DevSite {
+    paths: SitePaths,
+    base_url: String,
+    totals: TotalsCache,
+    reload: broadcast::Sender<()>,
+}
+
+impl DevSite {
+    /// Builds with the live totals; on failure the last good pages stay up.
+    fn rebuild(&self) {
+        let progress = self
+            .totals
+            .all()
+            .into_iter()
+            .map(|t| (t.slug, CampaignProgress { raised_minor: t.raised_minor, donors: t.donors }))
+            .collect();
+        let options = BuildOptions { base_url: Some(self.base_url.clone()), progress, live_reload: true, ..BuildOptions::default() };
+        let started = std::time::Instant::now();
+        match generator::build(&self.paths, &options) {
+            Ok(report) => {
+                tracing::info!(pages = report.pages, files = report.files, ms = started.elapsed().as_millis() as u64, "site built");
+                let _ = self.reload.send(());
+            }
+            Err(error) => eprintln!("The site did not build; still serving the last good build.\n{error}"),
+        }
+    }
+
+    /// Watches the sources on a thread of its own and rebuilds after a burst of changes settles.
+    fn watch(self) -> anyhow::Result<notify::RecommendedWatcher> {
+        let (events, changes) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(events).context("starting the file watcher")?;
+        for target in self.paths.watch_targets() {
+            let mode = if target.recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+            watcher.watch(&target.path, mode).with_context(|| format!("watching {}", target.path.display()))?;
+        }
+        std::thread::spawn(move || {
+            while let Ok(event) = changes.recv() {
+                if !self.touches_sources(event) {
+                    continue;
+                }
+                // Editors save in bursts (write, rename, chmod); wait for quiet, then build once.
+                while changes.recv_timeout(Duration::from_millis(150)).is_ok() {}
+                self.rebuild();
+            }
+        });
+        Ok(watcher)
+    }
+
+    fn touches_sources(&self, event: notify::Result<notify::Event>) -> bool {
+        event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| self.paths.is_source(p)))
+    }
+}
+
+fn dev_routes(config: &mut web::ServiceConfig, output: &Path, reload: &broadcast::Sender<()>) {
+    let reload = reload.clone();
+    let not_found: PathBuf = output.join("404.html");
+    config
+        .route(
+            "/__pledge/livereload.js",
+            web::get().to(|| async { HttpResponse::Ok().content_type("text/javascript").body(LIVE_RELOAD_JS) }),
+        )
+        .route(
+            "/__pledge/events",
+            web::get().to(move || {
+                let receiver = reload.subscribe();
+                async move { reload_events(receiver) }
+            }),
+        )
+        .service(
+            Files::new("/", output)
+                .index_file("index.html")
+                .redirect_to_slash_directory()
+                .default_handler(fn_service(move |request: ServiceRequest| {
+                    let not_found = not_found.clone();
+                    async move {
+                        let (request, _) = request.into_parts();
+                        let response = match NamedFile::open_async(&not_found).await {
+                            Ok(file) => {
+                                let mut response = file.into_response(&request);
+                                *response.status_mut() = actix_web::http::StatusCode::NOT_FOUND;
+                                response
+                            }
+                            Err(_) => HttpResponse::NotFound().body("Not found"),
+                        };
+                        Ok(ServiceResponse::new(request, response))
+                    }
+                })),
+        );
+}
+
+/// Server-sent events: one `reload` message per successful rebuild.
+fn reload_events(receiver: broadcast::Receiver<()>) -> HttpResponse {
+    let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        match receiver.recv().await {
+            Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"data: reload\n\n")), receiver))
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    });
+    HttpResponse::Ok().content_type("text/event-stream").insert_header(("cache-control", "no-cache")).streaming(events)
+}
