@@ -147,9 +147,15 @@ async fn fetch_progress(config: &Path, api: &str) -> anyhow::Result<BTreeMap<Str
     let mut progress = BTreeMap::new();
     for campaign in campaigns.iter() {
         let url = format!("{}/api/v1/campaigns/{}/totals", api.trim_end_matches('/'), campaign.slug);
-        let totals: serde_json::Value = client.get(&url).send().await?.error_for_status()?.json().await.with_context(|| url.clone())?;
-        let number = |name: &str| totals.get(name).and_then(serde_json::Value::as_i64).with_context(|| format!("{url}: no `{name}`"));
-        progress.insert(campaign.slug.clone(), CampaignProgress { raised_minor: number("raised_minor")?, donors: number("donors")? });
+        let totals: serde_json::Value =
+            client.get(&url).send().await?.error_for_status()?.json().await.with_context(|| url.clone())?;
+        let number = |name: &str| {
+            totals.get(name).and_then(serde_json::Value::as_i64).with_context(|| format!("{url}: no `{name}`"))
+        };
+        progress.insert(
+            campaign.slug.clone(),
+            CampaignProgress { raised_minor: number("raised_minor")?, donors: number("donors")? },
+        );
     }
     Ok(progress)
 }

@@ -57,11 +57,21 @@ impl DevSite {
             .into_iter()
             .map(|t| (t.slug, CampaignProgress { raised_minor: t.raised_minor, donors: t.donors }))
             .collect();
-        let options = BuildOptions { base_url: Some(self.base_url.clone()), progress, live_reload: true, ..BuildOptions::default() };
+        let options = BuildOptions {
+            base_url: Some(self.base_url.clone()),
+            progress,
+            live_reload: true,
+            ..BuildOptions::default()
+        };
         let started = std::time::Instant::now();
         match generator::build(&self.paths, &options) {
             Ok(report) => {
-                tracing::info!(pages = report.pages, files = report.files, ms = started.elapsed().as_millis() as u64, "site built");
+                tracing::info!(
+                    pages = report.pages,
+                    files = report.files,
+                    ms = started.elapsed().as_millis() as u64,
+                    "site built"
+                );
                 let _ = self.reload.send(());
             }
             Err(error) => eprintln!("The site did not build; still serving the last good build.\n{error}"),
@@ -109,26 +119,23 @@ fn dev_routes(config: &mut web::ServiceConfig, output: &Path, reload: &broadcast
                 async move { reload_events(receiver) }
             }),
         )
-        .service(
-            Files::new("/", output)
-                .index_file("index.html")
-                .redirect_to_slash_directory()
-                .default_handler(fn_service(move |request: ServiceRequest| {
-                    let not_found = not_found.clone();
-                    async move {
-                        let (request, _) = request.into_parts();
-                        let response = match NamedFile::open_async(&not_found).await {
-                            Ok(file) => {
-                                let mut response = file.into_response(&request);
-                                *response.status_mut() = actix_web::http::StatusCode::NOT_FOUND;
-                                response
-                            }
-                            Err(_) => HttpResponse::NotFound().body("Not found"),
-                        };
-                        Ok(ServiceResponse::new(request, response))
-                    }
-                })),
-        );
+        .service(Files::new("/", output).index_file("index.html").redirect_to_slash_directory().default_handler(
+            fn_service(move |request: ServiceRequest| {
+                let not_found = not_found.clone();
+                async move {
+                    let (request, _) = request.into_parts();
+                    let response = match NamedFile::open_async(&not_found).await {
+                        Ok(file) => {
+                            let mut response = file.into_response(&request);
+                            *response.status_mut() = actix_web::http::StatusCode::NOT_FOUND;
+                            response
+                        }
+                        Err(_) => HttpResponse::NotFound().body("Not found"),
+                    };
+                    Ok(ServiceResponse::new(request, response))
+                }
+            }),
+        ));
 }
 
 /// Server-sent events: one `reload` message per successful rebuild.

@@ -100,7 +100,12 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         self.log();
         let status = self.status_code();
-        let body = ProblemDetails { r#type: "about:blank", title: self.title(), status: status.as_u16(), detail: self.to_string() };
+        let body = ProblemDetails {
+            r#type: "about:blank",
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+        };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if matches!(self, Self::Unavailable(_)) {
@@ -130,7 +135,11 @@ impl ResponseError for BrowserError {
              </head><body><main><h1>{title}</h1><p role=\"alert\">{message}</p>\
              <p><a href=\"javascript:history.back()\" onclick=\"history.back();return false\">Go back and try again</a></p>\
              </main></body></html>",
-            title = if self.0.status_code().is_client_error() { "We could not take that gift" } else { "Sorry, something went wrong" },
+            title = if self.0.status_code().is_client_error() {
+                "We could not take that gift"
+            } else {
+                "Sorry, something went wrong"
+            },
         );
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self.0, ApiError::Unavailable(_)) {

@@ -13,8 +13,8 @@ use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::db::{self, DbError};
-use crate::gateway::sandbox::hosted_page::{self, HostedPage};
 use crate::gateway::sandbox::SandboxGateway;
+use crate::gateway::sandbox::hosted_page::{self, HostedPage};
 use crate::gateway::{Gateways, PaymentGateway};
 use crate::routes;
 use crate::settings::Settings;
@@ -61,7 +61,8 @@ impl Application {
 
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|source| StartupError::Bind { address: settings.bind.clone(), source })?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind { address: settings.bind.clone(), source })?;
+        let address =
+            listener.local_addr().map_err(|source| StartupError::Bind { address: settings.bind.clone(), source })?;
         let public_url = match &settings.public_url {
             Some(url) => url.clone(),
             None => Url::parse(&format!("http://{address}/"))?,
@@ -77,7 +78,10 @@ impl Application {
             };
             gateways.push(Arc::new(SandboxGateway::new(secret.clone(), pay_url)));
             if settings.serve_sandbox_page {
-                hosted_page = Some(HostedPage { secret: SecretString::from(secrecy::ExposeSecret::expose_secret(secret).to_string()), client: reqwest::Client::new() });
+                hosted_page = Some(HostedPage {
+                    secret: SecretString::from(secrecy::ExposeSecret::expose_secret(secret).to_string()),
+                    client: reqwest::Client::new(),
+                });
             }
         }
         if gateways.is_empty() {

@@ -69,7 +69,8 @@ pub struct TotalsCache {
 impl TotalsCache {
     /// Loads the first snapshot, so the server never answers with empty totals.
     pub async fn load(store: &dyn Store) -> Result<Self, crate::db::DbError> {
-        let cache = Self { snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())), changed: Arc::new(Notify::new()) };
+        let cache =
+            Self { snapshot: Arc::new(ArcSwap::from_pointee(Snapshot::default())), changed: Arc::new(Notify::new()) };
         cache.refresh(store).await?;
         Ok(cache)
     }

@@ -98,8 +98,9 @@ impl Campaigns {
 
     /// Reads only the keys this type needs from a site config file; the generator checks the rest.
     pub fn load(config_path: &Path) -> Result<Self, CampaignError> {
-        let text = std::fs::read_to_string(config_path).map_err(|e| {
-            CampaignError { campaign: String::new(), message: format!("cannot read {}: {e}", config_path.display()) }
+        let text = std::fs::read_to_string(config_path).map_err(|e| CampaignError {
+            campaign: String::new(),
+            message: format!("cannot read {}: {e}", config_path.display()),
         })?;
         Self::from_config_toml(&text).map_err(|mut e| {
             e.message = format!("{}: {}", config_path.display(), e.message);
@@ -120,8 +121,8 @@ impl Campaigns {
         fn english() -> String {
             "en".into()
         }
-        let view: ConfigView = toml::from_str(text)
-            .map_err(|e| CampaignError { campaign: String::new(), message: e.to_string() })?;
+        let view: ConfigView =
+            toml::from_str(text).map_err(|e| CampaignError { campaign: String::new(), message: e.to_string() })?;
         Self::new(&view.campaigns, &view.default_language, view.languages.into_keys())
     }
 
@@ -149,11 +150,7 @@ impl Campaigns {
             ResultPage::ThankYou => &campaign.thank_you_path,
             ResultPage::Failed => &campaign.failed_path,
         };
-        if lang == self.default_language || !self.has_language(lang) {
-            path.clone()
-        } else {
-            format!("/{lang}{path}")
-        }
+        if lang == self.default_language || !self.has_language(lang) { path.clone() } else { format!("/{lang}{path}") }
     }
 }
 
@@ -261,10 +258,8 @@ mod tests {
             ("thank_you_path = \"//evil.example\"", "single /"),
         ];
         for (line, expected) in bad {
-            let mut table: toml::Table = toml::from_str(
-                "slug = \"water\"\ncurrency = \"USD\"\ngoal = 100\nmax_amount = 1000",
-            )
-            .unwrap();
+            let mut table: toml::Table =
+                toml::from_str("slug = \"water\"\ncurrency = \"USD\"\ngoal = 100\nmax_amount = 1000").unwrap();
             let change: toml::Table = toml::from_str(line).unwrap();
             table.extend(change);
             let definition: CampaignDefinition = table.try_into().unwrap();

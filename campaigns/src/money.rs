@@ -16,12 +16,9 @@ impl Currency {
     /// Accepts a three-letter ISO 4217 code in any case: `usd`, `AED`, `KWD`.
     pub fn parse(code: &str) -> Result<Self, CurrencyError> {
         let upper = code.trim().to_ascii_uppercase();
-        let iso = iso_currency::Currency::from_code(&upper)
-            .ok_or_else(|| CurrencyError::Unknown(code.to_string()))?;
-        let exponent = iso
-            .exponent()
-            .and_then(|e| u8::try_from(e).ok())
-            .ok_or_else(|| CurrencyError::NotMoney(upper.clone()))?;
+        let iso = iso_currency::Currency::from_code(&upper).ok_or_else(|| CurrencyError::Unknown(code.to_string()))?;
+        let exponent =
+            iso.exponent().and_then(|e| u8::try_from(e).ok()).ok_or_else(|| CurrencyError::NotMoney(upper.clone()))?;
         Ok(Self { iso, exponent })
     }
 
@@ -55,19 +52,13 @@ impl Currency {
             return Err(AmountError::NotANumber(typed.trim().to_string()));
         }
         if fraction.len() > usize::from(self.exponent) {
-            return Err(AmountError::TooManyDecimals {
-                currency: self.code(),
-                decimals: self.exponent,
-            });
+            return Err(AmountError::TooManyDecimals { currency: self.code(), decimals: self.exponent });
         }
         let scale = 10_i64.pow(u32::from(self.exponent));
         let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| AmountError::TooLarge)? };
         let padded = format!("{fraction:0<width$}", width = usize::from(self.exponent));
         let fraction: i64 = if padded.is_empty() { 0 } else { padded.parse().map_err(|_| AmountError::TooLarge)? };
-        let minor = whole
-            .checked_mul(scale)
-            .and_then(|w| w.checked_add(fraction))
-            .ok_or(AmountError::TooLarge)?;
+        let minor = whole.checked_mul(scale).and_then(|w| w.checked_add(fraction)).ok_or(AmountError::TooLarge)?;
         if minor == 0 {
             return Err(AmountError::Zero);
         }
@@ -161,10 +152,7 @@ mod tests {
         for (typed, expected) in cases {
             assert_eq!(minor("USD", typed), Err(expected), "typed {typed:?}");
         }
-        assert_eq!(
-            minor("JPY", "10.5"),
-            Err(AmountError::TooManyDecimals { currency: "JPY", decimals: 0 })
-        );
+        assert_eq!(minor("JPY", "10.5"), Err(AmountError::TooManyDecimals { currency: "JPY", decimals: 0 }));
     }
 
     #[test]

@@ -68,7 +68,10 @@ impl From<Problems> for BuildError {
 }
 
 /// Runs every stage but `write`: what `pledge check` does.
-pub fn render_site(paths: &SitePaths, options: &BuildOptions) -> Result<(render::RenderedSite, BuildReport), BuildError> {
+pub fn render_site(
+    paths: &SitePaths,
+    options: &BuildOptions,
+) -> Result<(render::RenderedSite, BuildReport), BuildError> {
     let started = Instant::now();
     let mut loaded = load::load(paths)?;
     if let Some(base_url) = &options.base_url {

@@ -46,7 +46,9 @@ fn inject_live_reload(site: &mut RenderedSite) {
 }
 
 fn sitemap(site: &RenderedSite, config: &SiteConfig) -> String {
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n");
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
+    );
     for path in site.files.keys().filter(|p| p.ends_with("index.html")) {
         let page = path.trim_end_matches("index.html");
         let _ = writeln!(xml, "  <url><loc>{}/{}</loc></url>", config.base_url, escape_xml(page));

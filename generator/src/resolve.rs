@@ -76,12 +76,22 @@ pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite,
         match kind {
             ContentKind::Section(front_matter) if include_drafts || !front_matter.draft => {
                 let path = section_path(&config, &relative, &lang);
-                sections.push(ResolvedSection { placement: placement(path), front_matter: *front_matter, pages: Vec::new(), subsections: Vec::new() });
+                sections.push(ResolvedSection {
+                    placement: placement(path),
+                    front_matter: *front_matter,
+                    pages: Vec::new(),
+                    subsections: Vec::new(),
+                });
             }
             ContentKind::Page(front_matter) if include_drafts || !front_matter.draft => {
                 let slug = page_slug(&relative, &front_matter);
                 let path = page_path(&config, &relative, &lang, &slug, &front_matter);
-                pages.push(ResolvedPage { placement: placement(path), front_matter: *front_matter, slug, section: None });
+                pages.push(ResolvedPage {
+                    placement: placement(path),
+                    front_matter: *front_matter,
+                    slug,
+                    section: None,
+                });
             }
             _ => {}
         }
@@ -225,7 +235,12 @@ fn attach_pages(sections: &mut [ResolvedSection], pages: &mut [ResolvedPage]) {
             let (a, b) = (&pages[a], &pages[b]);
             let by_path = a.placement.relative.cmp(&b.placement.relative);
             match sort_by {
-                "weight" => a.front_matter.weight.unwrap_or(i64::MAX).cmp(&b.front_matter.weight.unwrap_or(i64::MAX)).then(by_path),
+                "weight" => a
+                    .front_matter
+                    .weight
+                    .unwrap_or(i64::MAX)
+                    .cmp(&b.front_matter.weight.unwrap_or(i64::MAX))
+                    .then(by_path),
                 "title" => a.front_matter.title.cmp(&b.front_matter.title).then(by_path),
                 "date" => date_text(&b.front_matter).cmp(&date_text(&a.front_matter)).then(by_path),
                 _ => by_path,

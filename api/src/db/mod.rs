@@ -10,7 +10,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use campaigns::Campaigns;
 
-use crate::domain::{AmountMinor, CampaignSlug, Currency, DonationId, DonationStatus, GatewayEventId, IdempotencyKey, Language, Outcome, Transition};
+use crate::domain::{
+    AmountMinor, CampaignSlug, Currency, DonationId, DonationStatus, GatewayEventId, IdempotencyKey, Language, Outcome,
+    Transition,
+};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -20,11 +20,8 @@ pub struct PostgresStore {
 impl PostgresStore {
     #[tracing::instrument(name = "db.connect", skip_all)]
     pub async fn connect(url: &str) -> Result<Self, DbError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect(url)
-            .await?;
+        let pool =
+            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect(url).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -69,10 +66,11 @@ impl Store for PostgresStore {
         if result.rows_affected() == 1 {
             return Ok(Inserted::New);
         }
-        let row: DonationRow = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = $1"))
-            .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
-            .fetch_one(&self.pool)
-            .await?;
+        let row: DonationRow =
+            sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = $1"))
+                .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+                .fetch_one(&self.pool)
+                .await?;
         Ok(Inserted::Existing(row.try_into()?))
     }
 
@@ -90,10 +88,11 @@ impl Store for PostgresStore {
     }
 
     async fn donation(&self, id: &DonationId) -> Result<Option<Donation>, DbError> {
-        let row: Option<DonationRow> = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<DonationRow> =
+            sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1"))
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(Donation::try_from).transpose()
     }
 
@@ -113,10 +112,11 @@ impl Store for PostgresStore {
         if recorded.rows_affected() == 0 {
             return Ok(EventResult::Duplicate);
         }
-        let row: Option<DonationRow> = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1 FOR UPDATE"))
-            .bind(event.donation_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row: Option<DonationRow> =
+            sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = $1 FOR UPDATE"))
+                .bind(event.donation_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(mut donation) = row.map(Donation::try_from).transpose()? else {
             record_result(&mut tx, event, "unknown donation").await?;
             tx.commit().await?;
@@ -160,10 +160,11 @@ impl Store for PostgresStore {
     }
 
     async fn campaign_totals(&self) -> Result<Vec<CampaignTotals>, DbError> {
-        let rows: Vec<TotalsRow> =
-            sqlx::query_as("SELECT slug, currency, goal_minor, raised_minor, donors, version FROM campaigns ORDER BY slug")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<TotalsRow> = sqlx::query_as(
+            "SELECT slug, currency, goal_minor, raised_minor, donors, version FROM campaigns ORDER BY slug",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

@@ -74,10 +74,11 @@ impl Store for SqliteStore {
         if result.rows_affected() == 1 {
             return Ok(Inserted::New);
         }
-        let row: DonationRow = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = ?1"))
-            .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
-            .fetch_one(&self.writer)
-            .await?;
+        let row: DonationRow =
+            sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = ?1"))
+                .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+                .fetch_one(&self.writer)
+                .await?;
         Ok(Inserted::Existing(row.try_into()?))
     }
 
@@ -95,10 +96,11 @@ impl Store for SqliteStore {
     }
 
     async fn donation(&self, id: &DonationId) -> Result<Option<Donation>, DbError> {
-        let row: Option<DonationRow> = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = ?1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.readers)
-            .await?;
+        let row: Option<DonationRow> =
+            sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = ?1"))
+                .bind(id.as_str())
+                .fetch_optional(&self.readers)
+                .await?;
         row.map(Donation::try_from).transpose()
     }
 
@@ -118,10 +120,11 @@ impl Store for SqliteStore {
         if recorded.rows_affected() == 0 {
             return Ok(EventResult::Duplicate);
         }
-        let row: Option<DonationRow> = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = ?1"))
-            .bind(event.donation_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row: Option<DonationRow> =
+            sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = ?1"))
+                .bind(event.donation_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(mut donation) = row.map(Donation::try_from).transpose()? else {
             record_result(&mut tx, event, "unknown donation").await?;
             tx.commit().await?;
@@ -165,10 +168,11 @@ impl Store for SqliteStore {
     }
 
     async fn campaign_totals(&self) -> Result<Vec<CampaignTotals>, DbError> {
-        let rows: Vec<TotalsRow> =
-            sqlx::query_as("SELECT slug, currency, goal_minor, raised_minor, donors, version FROM campaigns ORDER BY slug")
-                .fetch_all(&self.readers)
-                .await?;
+        let rows: Vec<TotalsRow> = sqlx::query_as(
+            "SELECT slug, currency, goal_minor, raised_minor, donors, version FROM campaigns ORDER BY slug",
+        )
+        .fetch_all(&self.readers)
+        .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

@@ -68,15 +68,17 @@ impl DonationStatus {
             }
             (S::Pending, O::Failed) => Transition::Move { to: S::Failed, raised_delta: 0, donors_delta: 0 },
             (S::Pending, O::Expired) => Transition::Move { to: S::Expired, raised_delta: 0, donors_delta: 0 },
-            (S::Succeeded, O::Refunded) => Transition::Move { to: S::Refunded, raised_delta: -amount, donors_delta: -1 },
+            (S::Succeeded, O::Refunded) => {
+                Transition::Move { to: S::Refunded, raised_delta: -amount, donors_delta: -1 }
+            }
             (S::Succeeded, O::Succeeded)
             | (S::Failed, O::Failed)
             | (S::Expired, O::Expired | O::Failed)
             | (S::Failed, O::Expired)
             | (S::Refunded, O::Refunded | O::Succeeded) => Transition::Unchanged,
-            (S::Succeeded, O::Failed | O::Expired) | (S::Pending | S::Failed | S::Expired, O::Refunded) | (S::Refunded, _) => {
-                Transition::Refused
-            }
+            (S::Succeeded, O::Failed | O::Expired)
+            | (S::Pending | S::Failed | S::Expired, O::Refunded)
+            | (S::Refunded, _) => Transition::Refused,
         }
     }
 }
@@ -119,7 +121,10 @@ mod tests {
     fn a_late_failure_never_undoes_a_success() {
         assert_eq!(S::Succeeded.apply(Outcome::Failed, 500), Transition::Refused);
         assert_eq!(S::Pending.apply(Outcome::Refunded, 500), Transition::Refused);
-        assert_eq!(S::Pending.apply(Outcome::Failed, 500), Transition::Move { to: S::Failed, raised_delta: 0, donors_delta: 0 });
+        assert_eq!(
+            S::Pending.apply(Outcome::Failed, 500),
+            Transition::Move { to: S::Failed, raised_delta: 0, donors_delta: 0 }
+        );
     }
 
     #[test]

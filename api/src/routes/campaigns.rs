@@ -41,11 +41,14 @@ pub async fn list_campaigns(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "campaigns": campaigns }))
 }
 
-pub async fn get_totals(request: HttpRequest, slug: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let entry = state
-        .totals
-        .get(&slug)
-        .ok_or_else(|| ApiError::NotFound(format!("There is no campaign called \"{}\".", slug.chars().take(64).collect::<String>())))?;
+pub async fn get_totals(
+    request: HttpRequest,
+    slug: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let entry = state.totals.get(&slug).ok_or_else(|| {
+        ApiError::NotFound(format!("There is no campaign called \"{}\".", slug.chars().take(64).collect::<String>()))
+    })?;
     let etag = HeaderValue::from_str(&entry.etag).map_err(|e| ApiError::Unexpected(e.into()))?;
     let cache_control = HeaderValue::from_static(TOTALS_CACHE_CONTROL);
     if matches_etag(request.headers().get(header::IF_NONE_MATCH), &entry.etag) {

@@ -42,7 +42,11 @@ impl AmountField {
     }
 }
 
-pub async fn create_donation(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+pub async fn create_donation(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
     let is_json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -59,7 +63,12 @@ pub async fn create_donation(request: HttpRequest, body: web::Bytes, state: web:
 }
 
 #[tracing::instrument(name = "create_donation", skip_all, fields(campaign, donation))]
-async fn start_donation(request: &HttpRequest, body: &[u8], is_json: bool, state: &AppState) -> Result<(DonationId, Url), ApiError> {
+async fn start_donation(
+    request: &HttpRequest,
+    body: &[u8],
+    is_json: bool,
+    state: &AppState,
+) -> Result<(DonationId, Url), ApiError> {
     let fields: DonationRequest = if is_json {
         serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("The JSON body is not a donation: {e}")))?
     } else {
@@ -102,14 +111,14 @@ fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppSta
         .campaigns
         .get(campaign_slug.as_str())
         .ok_or_else(|| ApiError::Unexpected("a parsed campaign slug has no campaign".into()))?;
-    if let Some(currency) = fields.currency.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        if !currency.eq_ignore_ascii_case(campaign.currency.code()) {
-            return Err(ApiError::Invalid(format!(
-                "This campaign takes gifts in {}, not {}.",
-                campaign.currency.code(),
-                currency.chars().take(8).collect::<String>()
-            )));
-        }
+    if let Some(currency) = fields.currency.as_deref().map(str::trim).filter(|c| !c.is_empty())
+        && !currency.eq_ignore_ascii_case(campaign.currency.code())
+    {
+        return Err(ApiError::Invalid(format!(
+            "This campaign takes gifts in {}, not {}.",
+            campaign.currency.code(),
+            currency.chars().take(8).collect::<String>()
+        )));
     }
     let amount = AmountMinor::parse_for(&fields.amount.text(), campaign)?;
     let header_key = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok());

@@ -14,15 +14,17 @@ use crate::gateway::{Notification, PaymentGateway};
 use crate::state::AppState;
 
 fn gateway<'a>(state: &'a AppState, name: &str) -> Result<&'a dyn PaymentGateway, ApiError> {
-    state
-        .gateways
-        .by_name(name)
-        .map(|g| g.as_ref())
-        .ok_or_else(|| ApiError::NotFound(format!("No payment gateway called \"{}\".", name.chars().take(32).collect::<String>())))
+    state.gateways.by_name(name).map(|g| g.as_ref()).ok_or_else(|| {
+        ApiError::NotFound(format!("No payment gateway called \"{}\".", name.chars().take(32).collect::<String>()))
+    })
 }
 
 #[tracing::instrument(name = "payment_return", skip_all, fields(gateway = %name))]
-pub async fn payment_return(request: HttpRequest, name: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, BrowserError> {
+pub async fn payment_return(
+    request: HttpRequest,
+    name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, BrowserError> {
     let gateway = gateway(&state, &name)?;
     let event = gateway.verify_return(request.query_string()).map_err(ApiError::from)?;
     let result = state.store.apply_event(&event).await.map_err(ApiError::from)?;
@@ -42,10 +44,9 @@ pub async fn payment_return(request: HttpRequest, name: web::Path<String>, state
 
 /// Thank-you only once the money is ours; anything else shows the failed page with a way back.
 fn result_page(state: &AppState, donation: &Donation) -> Result<url::Url, ApiError> {
-    let campaign = state
-        .campaigns
-        .get(&donation.campaign)
-        .ok_or_else(|| ApiError::Unexpected(format!("campaign {} is no longer configured", donation.campaign).into()))?;
+    let campaign = state.campaigns.get(&donation.campaign).ok_or_else(|| {
+        ApiError::Unexpected(format!("campaign {} is no longer configured", donation.campaign).into())
+    })?;
     let page = match donation.status {
         DonationStatus::Succeeded => ResultPage::ThankYou,
         _ => ResultPage::Failed,

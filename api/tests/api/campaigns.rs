@@ -31,11 +31,23 @@ async fn totals_start_at_zero_with_an_etag_and_cache_rules(app: TestApp) {
 async fn a_matching_etag_gets_304_without_a_body(app: TestApp) {
     let first = app.get("/api/v1/campaigns/water/totals").await;
     let etag = first.headers()["etag"].clone();
-    let second = app.client.get(app.at("/api/v1/campaigns/water/totals")).header("if-none-match", etag.clone()).send().await.unwrap();
+    let second = app
+        .client
+        .get(app.at("/api/v1/campaigns/water/totals"))
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(second.status(), 304);
     assert_eq!(second.headers()["etag"], etag);
     assert!(second.bytes().await.unwrap().is_empty());
-    let stale = app.client.get(app.at("/api/v1/campaigns/water/totals")).header("if-none-match", "\"old\"").send().await.unwrap();
+    let stale = app
+        .client
+        .get(app.at("/api/v1/campaigns/water/totals"))
+        .header("if-none-match", "\"old\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), 200);
 }
 

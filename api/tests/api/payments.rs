@@ -98,13 +98,7 @@ async fn forged_and_stale_notifications_are_refused(app: TestApp) {
 
     let forged = app.send_notification(&body, unix_now(), "not-the-secret").await;
     let stale = app.send_notification(&body, unix_now() - 3600, SECRET).await;
-    let unsigned = app
-        .client
-        .post(app.at("/api/v1/payments/sandbox/webhook"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let unsigned = app.client.post(app.at("/api/v1/payments/sandbox/webhook")).json(&body).send().await.unwrap();
 
     for response in [forged, stale, unsigned] {
         assert_eq!(response.status(), 401);
@@ -133,7 +127,8 @@ async fn a_notification_for_another_amount_is_kept_for_review_and_moves_nothing(
 async fn a_late_failure_never_undoes_a_success(app: TestApp) {
     let hosted_page = app.start_donation(&[("campaign", "water"), ("amount", "40")]).await;
     app.send_notification(&notification(&hosted_page, "evt_ok", PaymentStatus::Paid, 4000), unix_now(), SECRET).await;
-    app.send_notification(&notification(&hosted_page, "evt_late", PaymentStatus::Declined, 4000), unix_now(), SECRET).await;
+    app.send_notification(&notification(&hosted_page, "evt_late", PaymentStatus::Declined, 4000), unix_now(), SECRET)
+        .await;
 
     assert_eq!(app.donation(&hosted_page).await.status, DonationStatus::Succeeded);
     assert_eq!(app.stored_totals("water").await.raised_minor, 4000);

@@ -75,8 +75,12 @@ pub struct Split<'a> {
 /// Splits `+++\n<toml>\n+++\n<body>`. A file without front matter is refused, as Zola does.
 pub fn split(text: &str) -> Result<Split<'_>, FrontMatterError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let Some(rest) = text.strip_prefix("+++").and_then(|r| r.strip_prefix('\n').or_else(|| r.strip_prefix("\r\n"))) else {
-        return Err(FrontMatterError { line: 1, message: "expected front matter opening with +++ on the first line".into() });
+    let Some(rest) = text.strip_prefix("+++").and_then(|r| r.strip_prefix('\n').or_else(|| r.strip_prefix("\r\n")))
+    else {
+        return Err(FrontMatterError {
+            line: 1,
+            message: "expected front matter opening with +++ on the first line".into(),
+        });
     };
     let mut offset = 0;
     for line in rest.split_inclusive('\n') {

@@ -61,10 +61,14 @@ pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
     let mut problems = Vec::new();
     let content = load_content(paths, &config, &mut problems)?;
     let theme_dir = config.theme.as_ref().map(|theme| paths.themes.join(theme));
-    if let Some(dir) = &theme_dir {
-        if !dir.is_dir() {
-            return Err(BuildError::Config(format!("theme `{}` not found at {}", config.theme.as_deref().unwrap_or(""), dir.display())));
-        }
+    if let Some(dir) = &theme_dir
+        && !dir.is_dir()
+    {
+        return Err(BuildError::Config(format!(
+            "theme `{}` not found at {}",
+            config.theme.as_deref().unwrap_or(""),
+            dir.display()
+        )));
     }
     let template_dirs: Vec<PathBuf> =
         theme_dir.iter().map(|d| d.join("templates")).chain([paths.templates.clone()]).collect();
@@ -75,15 +79,15 @@ pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
     Ok(LoadedSite { paths: paths.clone(), config, campaigns, content, templates, static_files, problems })
 }
 
-fn load_content(paths: &SitePaths, config: &SiteConfig, problems: &mut Vec<Problem>) -> Result<Vec<LoadedContent>, BuildError> {
-    let files = files_under(&paths.content)?
-        .into_iter()
-        .filter(|(_, relative)| relative.ends_with(".md"))
-        .collect::<Vec<_>>();
-    let results: Vec<Result<LoadedContent, Problem>> = files
-        .par_iter()
-        .map(|(source, relative)| load_one(source, relative, config))
-        .collect();
+fn load_content(
+    paths: &SitePaths,
+    config: &SiteConfig,
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<LoadedContent>, BuildError> {
+    let files =
+        files_under(&paths.content)?.into_iter().filter(|(_, relative)| relative.ends_with(".md")).collect::<Vec<_>>();
+    let results: Vec<Result<LoadedContent, Problem>> =
+        files.par_iter().map(|(source, relative)| load_one(source, relative, config)).collect();
     let mut content = Vec::with_capacity(results.len());
     for result in results {
         match result {
@@ -108,9 +112,13 @@ fn load_one(source: &Path, relative: &str, config: &SiteConfig) -> Result<Loaded
     };
     let is_section = stem == "_index" || stem.starts_with("_index.");
     let kind = if is_section {
-        ContentKind::Section(Box::new(front_matter::parse(split.front_matter).map_err(|e| Problem::at(source, e.line, e.message))?))
+        ContentKind::Section(Box::new(
+            front_matter::parse(split.front_matter).map_err(|e| Problem::at(source, e.line, e.message))?,
+        ))
     } else {
-        ContentKind::Page(Box::new(front_matter::parse(split.front_matter).map_err(|e| Problem::at(source, e.line, e.message))?))
+        ContentKind::Page(Box::new(
+            front_matter::parse(split.front_matter).map_err(|e| Problem::at(source, e.line, e.message))?,
+        ))
     };
     Ok(LoadedContent {
         file: source.to_path_buf(),
@@ -141,7 +149,8 @@ fn load_templates(dirs: &[PathBuf], problems: &mut Vec<Problem>) -> Result<Tera,
             }
         }
         if problems.is_empty() {
-            problems.push(Problem::in_file(dirs.last().cloned().unwrap_or_default(), crate::render::error_chain(&error)));
+            problems
+                .push(Problem::in_file(dirs.last().cloned().unwrap_or_default(), crate::render::error_chain(&error)));
         }
     }
     Ok(tera)
@@ -164,9 +173,10 @@ fn files_under(dir: &Path) -> Result<Vec<(PathBuf, String)>, BuildError> {
         return Ok(Vec::new());
     }
     let mut files = Vec::new();
-    let walker = WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|e| {
-        e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
-    });
+    let walker = WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     for entry in walker {
         let entry = entry.map_err(|e| BuildError::io(dir, e.into()))?;
         if entry.file_type().is_file() {

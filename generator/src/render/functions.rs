@@ -9,12 +9,20 @@ use tera::{Function, Result as TeraResult, Value, from_value, to_value};
 use super::views::{CampaignView, PageView, SectionView};
 use crate::config::SiteConfig;
 
-fn required<T: serde::de::DeserializeOwned>(args: &HashMap<String, Value>, function: &str, name: &str) -> TeraResult<T> {
+fn required<T: serde::de::DeserializeOwned>(
+    args: &HashMap<String, Value>,
+    function: &str,
+    name: &str,
+) -> TeraResult<T> {
     let value = args.get(name).ok_or_else(|| format!("{function}() needs the argument `{name}`"))?;
     from_value(value.clone()).map_err(|e| format!("{function}(): `{name}` {e}").into())
 }
 
-fn optional<T: serde::de::DeserializeOwned>(args: &HashMap<String, Value>, function: &str, name: &str) -> TeraResult<Option<T>> {
+fn optional<T: serde::de::DeserializeOwned>(
+    args: &HashMap<String, Value>,
+    function: &str,
+    name: &str,
+) -> TeraResult<Option<T>> {
     args.get(name).map(|_| required(args, function, name)).transpose()
 }
 
@@ -32,10 +40,8 @@ impl Function for GetUrl {
         let trailing_slash: bool = optional(args, "get_url", "trailing_slash")?.unwrap_or(false);
         let mut url = if let Some(target) = path.strip_prefix("@/") {
             let (file, anchor) = target.split_once('#').map_or((target, None), |(f, a)| (f, Some(a)));
-            let site_path = self
-                .internal_links
-                .get(file)
-                .ok_or_else(|| format!("get_url(): @/{file} is not a content file"))?;
+            let site_path =
+                self.internal_links.get(file).ok_or_else(|| format!("get_url(): @/{file} is not a content file"))?;
             let mut url = self.config.permalink(site_path);
             if let Some(anchor) = anchor {
                 url = format!("{url}#{anchor}");
@@ -65,10 +71,9 @@ impl Function for Trans {
     fn call(&self, args: &HashMap<String, Value>) -> TeraResult<Value> {
         let key: String = required(args, "trans", "key")?;
         let lang: String = optional(args, "trans", "lang")?.unwrap_or_else(|| self.config.default_language.clone());
-        self.config
-            .translation(&lang, &key)
-            .map(|text| Value::String(text.to_string()))
-            .ok_or_else(|| format!("trans(): no translation of `{key}` for language `{lang}` or the default language").into())
+        self.config.translation(&lang, &key).map(|text| Value::String(text.to_string())).ok_or_else(|| {
+            format!("trans(): no translation of `{key}` for language `{lang}` or the default language").into()
+        })
     }
 }
 

@@ -38,14 +38,10 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
     let config = Arc::new(config);
     let internal_links = Arc::new(internal_links);
 
-    let page_html: Vec<String> = pages
-        .par_iter()
-        .map(|p| markdown::to_html(&p.placement.body, &internal_links, &config.base_url))
-        .collect();
-    let section_html: Vec<String> = sections
-        .par_iter()
-        .map(|s| markdown::to_html(&s.placement.body, &internal_links, &config.base_url))
-        .collect();
+    let page_html: Vec<String> =
+        pages.par_iter().map(|p| markdown::to_html(&p.placement.body, &internal_links, &config.base_url)).collect();
+    let section_html: Vec<String> =
+        sections.par_iter().map(|s| markdown::to_html(&s.placement.body, &internal_links, &config.base_url)).collect();
 
     let page_views: Vec<PageView> = pages
         .iter()
@@ -67,7 +63,10 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
                 extra: json(&fm.extra),
                 translations: translation_views(
                     (&page.placement, fm.title.clone()),
-                    page.placement.translations.iter().map(|&i| (&pages[i].placement, pages[i].front_matter.title.clone())),
+                    page.placement
+                        .translations
+                        .iter()
+                        .map(|&i| (&pages[i].placement, pages[i].front_matter.title.clone())),
                 ),
             }
         })
@@ -90,7 +89,11 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
                 subsections: section.subsections.iter().map(|&i| sections[i].placement.relative.clone()).collect(),
                 translations: translation_views(
                     (&section.placement, fm.title.clone()),
-                    section.placement.translations.iter().map(|&i| (&sections[i].placement, sections[i].front_matter.title.clone())),
+                    section
+                        .placement
+                        .translations
+                        .iter()
+                        .map(|&i| (&sections[i].placement, sections[i].front_matter.title.clone())),
                 ),
             }
         })
@@ -100,10 +103,14 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
         .iter()
         .map(|c| (c.slug.clone(), CampaignView::new(c, progress.get(&c.slug).copied().unwrap_or_default())))
         .collect();
-    let pages_by_file: BTreeMap<String, PageView> = page_views.iter().map(|p| (p.relative_path.clone(), p.clone())).collect();
+    let pages_by_file: BTreeMap<String, PageView> =
+        page_views.iter().map(|p| (p.relative_path.clone(), p.clone())).collect();
     let sections_by_file: BTreeMap<String, SectionView> =
         section_views.iter().map(|s| (s.relative_path.clone(), s.clone())).collect();
-    templates.register_function("get_url", functions::GetUrl { config: config.clone(), internal_links: internal_links.clone() });
+    templates.register_function(
+        "get_url",
+        functions::GetUrl { config: config.clone(), internal_links: internal_links.clone() },
+    );
     templates.register_function("trans", functions::Trans { config: config.clone() });
     templates.register_function("get_page", functions::GetPage { pages: Arc::new(pages_by_file) });
     templates.register_function("get_section", functions::GetSection { sections: Arc::new(sections_by_file) });
@@ -190,7 +197,12 @@ fn translation_views<'a>(
 ) -> Vec<TranslationView> {
     let mut list: Vec<TranslationView> = std::iter::once(itself)
         .chain(others)
-        .map(|(p, title)| TranslationView { lang: p.lang.clone(), permalink: p.permalink.clone(), path: p.path.clone(), title })
+        .map(|(p, title)| TranslationView {
+            lang: p.lang.clone(),
+            permalink: p.permalink.clone(),
+            path: p.path.clone(),
+            title,
+        })
         .collect();
     list.sort_by(|a, b| a.lang.cmp(&b.lang));
     list

@@ -1,6 +1,5 @@
 //! What templates see: serializable views of pages, sections and campaigns, named as Zola names them.
 
-
 use campaigns::Campaign;
 use num_format::{Locale, ToFormattedString};
 use serde::Serialize;

@@ -31,10 +31,10 @@ fn refuse(message: &str) -> HttpResponse {
 }
 
 /// Verifies the merchant's signed request, as a real gateway would before showing its page.
-fn verified(page: &HostedPage, query: &str) -> Result<Vec<(String, String)>, HttpResponse> {
+fn verified(page: &HostedPage, query: &str) -> Result<Vec<(String, String)>, Box<HttpResponse>> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     protocol::verify(page.secret.expose_secret().as_bytes(), pairs.clone())
-        .map_err(|e| refuse(&format!("the merchant request was refused: {e}")))?;
+        .map_err(|e| Box::new(refuse(&format!("the merchant request was refused: {e}"))))?;
     Ok(pairs)
 }
 
@@ -45,7 +45,7 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
 async fn show_payment_page(request: HttpRequest, page: web::Data<HostedPage>) -> HttpResponse {
     let pairs = match verified(&page, request.query_string()) {
         Ok(pairs) => pairs,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let hidden: String = pairs
         .iter()
@@ -80,9 +80,11 @@ async fn complete_payment(page: web::Data<HostedPage>, form: web::Bytes) -> Http
     let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
     let pairs = match verified(&page, &query) {
         Ok(pairs) => pairs,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
-    let (Ok(mut return_url), Ok(notify_url)) = (Url::parse(param(&pairs, "return_url")), Url::parse(param(&pairs, "notify_url"))) else {
+    let (Ok(mut return_url), Ok(notify_url)) =
+        (Url::parse(param(&pairs, "return_url")), Url::parse(param(&pairs, "notify_url")))
+    else {
         return refuse("return_url and notify_url must be absolute URLs");
     };
     let Ok(amount_minor) = param(&pairs, "amount_minor").parse::<i64>() else {
@@ -118,7 +120,8 @@ async fn complete_payment(page: web::Data<HostedPage>, form: web::Bytes) -> Http
 async fn send_notification(page: HostedPage, notify_url: Url, notification: NotificationBody) {
     let body = serde_json::to_vec(&notification).unwrap_or_default();
     for attempt in 0..5u32 {
-        let signature = protocol::sign_notification(page.secret.expose_secret().as_bytes(), protocol::unix_now(), &body);
+        let signature =
+            protocol::sign_notification(page.secret.expose_secret().as_bytes(), protocol::unix_now(), &body);
         let sent = page
             .client
             .post(notify_url.clone())

@@ -103,7 +103,8 @@ impl PaymentGateway for SandboxGateway {
     fn verify_return(&self, query: &str) -> Result<PaymentEvent, GatewayError> {
         let pairs = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         let params = protocol::verify(self.key(), pairs)?;
-        let field = |name: &str| params.get(name).map(String::as_str).ok_or_else(|| malformed(format!("missing `{name}`")));
+        let field =
+            |name: &str| params.get(name).map(String::as_str).ok_or_else(|| malformed(format!("missing `{name}`")));
         let payment_id = field("payment_id")?;
         Ok(PaymentEvent {
             gateway: NAME.into(),

@@ -42,8 +42,12 @@ pub fn sign(secret: &[u8], mut params: Vec<(String, String)>) -> Vec<(String, St
 }
 
 /// Checks the `signature` parameter in constant time and returns the parameters by name.
-pub fn verify(secret: &[u8], params: Vec<(String, String)>) -> Result<std::collections::BTreeMap<String, String>, GatewayError> {
-    let signature = params.iter().find(|(k, _)| k == "signature").map(|(_, v)| v.as_str()).ok_or(GatewayError::BadSignature)?;
+pub fn verify(
+    secret: &[u8],
+    params: Vec<(String, String)>,
+) -> Result<std::collections::BTreeMap<String, String>, GatewayError> {
+    let signature =
+        params.iter().find(|(k, _)| k == "signature").map(|(_, v)| v.as_str()).ok_or(GatewayError::BadSignature)?;
     let signature = hex::decode(signature).map_err(|_| GatewayError::BadSignature)?;
     let mut mac = mac(secret);
     mac.update(canonical(&params).as_bytes());
@@ -120,7 +124,10 @@ mod tests {
     fn notifications_are_bound_to_their_body_and_time() {
         let header = sign_notification(b"secret", 1_000, b"{}");
         assert!(verify_notification(b"secret", Some(&header), b"{}", 1_100).is_ok());
-        assert!(matches!(verify_notification(b"secret", Some(&header), b"{ }", 1_100), Err(GatewayError::BadSignature)));
+        assert!(matches!(
+            verify_notification(b"secret", Some(&header), b"{ }", 1_100),
+            Err(GatewayError::BadSignature)
+        ));
         assert!(matches!(verify_notification(b"secret", Some(&header), b"{}", 2_000), Err(GatewayError::Stale)));
         assert!(matches!(verify_notification(b"secret", None, b"{}", 1_000), Err(GatewayError::BadSignature)));
     }
