@@ -79,7 +79,7 @@ fn campaign_progress_at_build_time_is_in_the_page() {
     result.unwrap();
 
     let home = read(out.path(), "index.html");
-    assert!(home.contains("250 of 1,000 USD from 3 donors (25%)"), "{home}");
+    assert!(home.contains("250 of 1,000 USD from 3 donors (1,234,567) (25%)"), "{home}");
     assert!(home.contains("<li>10</li><li>12.50</li>"), "{home}");
 }
 

@@ -118,3 +118,16 @@ impl Function for GetCampaign {
         to_value(campaign).map_err(Into::into)
     }
 }
+
+/// Zola's `num_format(locale?)` filter: an integer with the locale's digit grouping (`12,345`).
+pub struct NumFormat;
+
+impl tera::Filter for NumFormat {
+    fn filter(&self, value: &Value, args: &HashMap<String, Value>) -> TeraResult<Value> {
+        use num_format::{Locale, ToFormattedString};
+        let number = value.as_i64().ok_or_else(|| format!("num_format: `{value}` is not an integer"))?;
+        let name: String = optional(args, "num_format", "locale")?.unwrap_or_else(|| "en".into());
+        let locale = Locale::from_name(&name).map_err(|_| format!("num_format: unknown locale `{name}`"))?;
+        Ok(Value::String(number.to_formatted_string(&locale)))
+    }
+}

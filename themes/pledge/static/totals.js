@@ -1,0 +1,45 @@
+// Live totals for .progress[data-campaign]: ETag polling, backoff to 60 s, paused while hidden.
+(function(){
+var L=document.documentElement.lang||undefined;
+document.querySelectorAll('.progress[data-campaign]').forEach(function(el){
+ var d=el.dataset,url=(d.api||'')+'/api/v1/campaigns/'+encodeURIComponent(d.campaign)+'/totals',
+  base=Math.max(1,+d.poll||5)*1e3,delay=base,etag='',timer=0,busy=0;
+ function q(s){return el.querySelector('['+s+']')}
+ function fmt(n,c){try{return new Intl.NumberFormat(L,c?{style:'currency',currency:c,minimumFractionDigits:0,maximumFractionDigits:0}:{})
+  .formatToParts(n).map(function(p){return p.type=='currency'&&d.symbol||p.value}).join('')}catch(e){return(c?d.symbol||'':'')+n}}
+ function apply(j){
+  var r=Math.max(0,j.raised_minor),g=j.goal_minor,s=Math.pow(10,j.exponent),key=[j.raised_minor,j.donors,g].join(),
+   p=g>0?Math.min(100,r*100/g):0,
+   t={'data-raised':fmt(Math.floor(r/s),j.currency),'data-goal':fmt(g/s,j.currency),'data-donors':fmt(j.donors)},
+   b=q('data-bar'),pb=q('role=progressbar');
+  if(key==d.v)return;
+  for(var a in t)if(q(a))q(a).textContent=t[a];
+  if(b)b.style.width=(r>0?Math.max(p,1):0).toFixed(2)+'%';
+  if(pb)pb.setAttribute('aria-valuenow',Math.floor(p));
+  d.v=key;
+ }
+ function tick(){
+  timer=0;
+  if(busy||document.hidden)return;
+  busy=1;
+  fetch(url,{headers:etag?{'If-None-Match':etag}:{}}).then(function(r){
+   if(r.status==304)return;
+   if(!r.ok)throw 0;
+   var tag=r.headers.get('ETag');
+   return r.json().then(function(j){
+    if([j.raised_minor,j.goal_minor,j.donors,j.exponent].some(function(v){return typeof v!='number'}))throw 0;
+    apply(j);
+    etag=tag||'';
+   });
+  }).then(function(){delay=base},function(){delay=Math.min(delay*2,6e4)}).then(function(){
+   busy=0;
+   if(!document.hidden)timer=setTimeout(tick,delay);
+  });
+ }
+ document.addEventListener('visibilitychange',function(){
+  clearTimeout(timer);timer=0;
+  if(!document.hidden)tick();
+ });
+ tick();
+});
+})();
