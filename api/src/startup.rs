@@ -8,7 +8,6 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use campaigns::{CampaignError, Campaigns};
-use secrecy::SecretString;
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
@@ -78,10 +77,7 @@ impl Application {
             };
             gateways.push(Arc::new(SandboxGateway::new(secret.clone(), pay_url)));
             if settings.serve_sandbox_page {
-                hosted_page = Some(HostedPage {
-                    secret: SecretString::from(secrecy::ExposeSecret::expose_secret(secret).to_string()),
-                    client: reqwest::Client::new(),
-                });
+                hosted_page = Some(HostedPage { secret: secret.clone(), client: reqwest::Client::new() });
             }
         }
         if gateways.is_empty() {

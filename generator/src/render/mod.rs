@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use tera::{Context, Tera};
 
 pub use markdown::markdown_options;
-use views::{CampaignView, PageView, SectionView, TranslationView, json};
+use views::{CampaignView, PageView, SectionView};
 
 use crate::CampaignProgress;
 use crate::config::SiteConfig;
@@ -43,60 +43,12 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
     let section_html: Vec<String> =
         sections.par_iter().map(|s| markdown::to_html(&s.placement.body, &internal_links, &config.base_url)).collect();
 
-    let page_views: Vec<PageView> = pages
-        .iter()
-        .zip(page_html)
-        .map(|(page, content)| {
-            let fm = &page.front_matter;
-            PageView {
-                relative_path: page.placement.relative.clone(),
-                title: fm.title.clone(),
-                description: fm.description.clone(),
-                date: fm.date.as_ref().map(value_text),
-                updated: fm.updated.as_ref().map(value_text),
-                slug: page.slug.clone(),
-                path: page.placement.path.clone(),
-                permalink: page.placement.permalink.clone(),
-                lang: page.placement.lang.clone(),
-                weight: fm.weight,
-                content,
-                extra: json(&fm.extra),
-                translations: translation_views(
-                    (&page.placement, fm.title.clone()),
-                    page.placement
-                        .translations
-                        .iter()
-                        .map(|&i| (&pages[i].placement, pages[i].front_matter.title.clone())),
-                ),
-            }
-        })
-        .collect();
+    let page_views: Vec<PageView> =
+        pages.iter().zip(page_html).map(|(page, content)| PageView::new(page, &pages, content)).collect();
     let section_views: Vec<SectionView> = sections
         .iter()
         .zip(section_html)
-        .map(|(section, content)| {
-            let fm = &section.front_matter;
-            SectionView {
-                relative_path: section.placement.relative.clone(),
-                title: fm.title.clone(),
-                description: fm.description.clone(),
-                path: section.placement.path.clone(),
-                permalink: section.placement.permalink.clone(),
-                lang: section.placement.lang.clone(),
-                content,
-                extra: json(&fm.extra),
-                pages: section.pages.iter().map(|&i| page_views[i].clone()).collect(),
-                subsections: section.subsections.iter().map(|&i| sections[i].placement.relative.clone()).collect(),
-                translations: translation_views(
-                    (&section.placement, fm.title.clone()),
-                    section
-                        .placement
-                        .translations
-                        .iter()
-                        .map(|&i| (&sections[i].placement, sections[i].front_matter.title.clone())),
-                ),
-            }
-        })
+        .map(|(section, content)| SectionView::new(section, &sections, &page_views, content))
         .collect();
 
     let campaign_views: BTreeMap<String, CampaignView> = campaigns
@@ -191,24 +143,6 @@ impl RenderJob<'_> {
     }
 }
 
-/// The content itself and its translations, sorted by language, as Zola lists them.
-fn translation_views<'a>(
-    itself: (&'a Placement, Option<String>),
-    others: impl Iterator<Item = (&'a Placement, Option<String>)>,
-) -> Vec<TranslationView> {
-    let mut list: Vec<TranslationView> = std::iter::once(itself)
-        .chain(others)
-        .map(|(p, title)| TranslationView {
-            lang: p.lang.clone(),
-            permalink: p.permalink.clone(),
-            path: p.path.clone(),
-            title,
-        })
-        .collect();
-    list.sort_by(|a, b| a.lang.cmp(&b.lang));
-    list
-}
-
 fn base_context(config: &SiteConfig, lang: &str, path: &str) -> Context {
     let mut context = Context::new();
     context.insert("config", &config.template_view(lang));
@@ -216,13 +150,6 @@ fn base_context(config: &SiteConfig, lang: &str, path: &str) -> Context {
     context.insert("current_path", path);
     context.insert("current_url", &config.permalink(path));
     context
-}
-
-fn value_text(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// Tera hides the useful part of an error in its sources; this joins the whole chain.

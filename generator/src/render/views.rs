@@ -5,6 +5,7 @@ use num_format::{Locale, ToFormattedString};
 use serde::Serialize;
 
 use crate::CampaignProgress;
+use crate::resolve::{Placement, ResolvedPage, ResolvedSection};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TranslationView {
@@ -45,6 +46,83 @@ pub struct SectionView {
     /// Relative paths of subsections, as Zola gives them (fetch one with `get_section`).
     pub subsections: Vec<String>,
     pub translations: Vec<TranslationView>,
+}
+
+impl PageView {
+    pub fn new(page: &ResolvedPage, pages: &[ResolvedPage], content: String) -> Self {
+        let fm = &page.front_matter;
+        let others =
+            page.placement.translations.iter().map(|&i| (&pages[i].placement, pages[i].front_matter.title.clone()));
+        Self {
+            relative_path: page.placement.relative.clone(),
+            title: fm.title.clone(),
+            description: fm.description.clone(),
+            date: fm.date.as_ref().map(value_text),
+            updated: fm.updated.as_ref().map(value_text),
+            slug: page.slug.clone(),
+            path: page.placement.path.clone(),
+            permalink: page.placement.permalink.clone(),
+            lang: page.placement.lang.clone(),
+            weight: fm.weight,
+            content,
+            extra: json(&fm.extra),
+            translations: translation_views((&page.placement, fm.title.clone()), others),
+        }
+    }
+}
+
+impl SectionView {
+    pub fn new(
+        section: &ResolvedSection,
+        sections: &[ResolvedSection],
+        page_views: &[PageView],
+        content: String,
+    ) -> Self {
+        let fm = &section.front_matter;
+        let others = section
+            .placement
+            .translations
+            .iter()
+            .map(|&i| (&sections[i].placement, sections[i].front_matter.title.clone()));
+        Self {
+            relative_path: section.placement.relative.clone(),
+            title: fm.title.clone(),
+            description: fm.description.clone(),
+            path: section.placement.path.clone(),
+            permalink: section.placement.permalink.clone(),
+            lang: section.placement.lang.clone(),
+            content,
+            extra: json(&fm.extra),
+            pages: section.pages.iter().map(|&i| page_views[i].clone()).collect(),
+            subsections: section.subsections.iter().map(|&i| sections[i].placement.relative.clone()).collect(),
+            translations: translation_views((&section.placement, fm.title.clone()), others),
+        }
+    }
+}
+
+/// The content itself and its translations, sorted by language, as Zola lists them.
+fn translation_views<'a>(
+    itself: (&'a Placement, Option<String>),
+    others: impl Iterator<Item = (&'a Placement, Option<String>)>,
+) -> Vec<TranslationView> {
+    let mut list: Vec<TranslationView> = std::iter::once(itself)
+        .chain(others)
+        .map(|(p, title)| TranslationView {
+            lang: p.lang.clone(),
+            permalink: p.permalink.clone(),
+            path: p.path.clone(),
+            title,
+        })
+        .collect();
+    list.sort_by(|a, b| a.lang.cmp(&b.lang));
+    list
+}
+
+fn value_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A campaign with its progress as of the build, for the progress bar and the donate form.
@@ -106,6 +184,6 @@ impl CampaignView {
 }
 
 /// TOML from front matter or config as the JSON value Tera works with.
-pub fn json(table: &toml::Table) -> serde_json::Value {
+fn json(table: &toml::Table) -> serde_json::Value {
     serde_json::to_value(table).unwrap_or_default()
 }
