@@ -14,7 +14,11 @@ use generator::{BuildOptions, CampaignProgress, SitePaths};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::broadcast;
 
-const LIVE_RELOAD_JS: &str = "new EventSource('/__pledge/events').onmessage = () => location.reload();\n";
+/// Closing the stream on `pagehide` matters: browsers allow six connections per host, and
+/// streams left open by pages in the back-forward cache would stall the seventh page.
+const LIVE_RELOAD_JS: &str = "const events = new EventSource('/__pledge/events');\n\
+events.onmessage = () => location.reload();\n\
+addEventListener('pagehide', () => events.close());\n";
 
 pub async fn serve(paths: SitePaths, bind: &str, database_url: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(&paths.output).with_context(|| format!("creating {}", paths.output.display()))?;

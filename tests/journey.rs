@@ -1,58 +1,14 @@
 //! The donate journey end to end, through the same wiring as `pledge serve`: the binary itself
 //! is started on a free port with the reference site, and driven over HTTP as a browser would.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
+
+use common::{Served, project_root, serve};
 
 use reqwest::{Client, StatusCode};
 use url::Url;
-
-/// A running `pledge serve`, stopped when dropped.
-struct Served {
-    child: Child,
-    url: Url,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn serve(root: &Path) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pledge"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--root"])
-        .arg(root)
-        .arg("--database-url")
-        .arg(format!("sqlite:{}", dir.path().join("pledge.db").display()))
-        .arg("--output-dir")
-        .arg(dir.path().join("public"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("pledge starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while stdout.read_line(&mut line).expect("reading pledge's output") > 0 {
-        if let Some(rest) = line.split("running at ").nth(1) {
-            let url = Url::parse(rest.split_whitespace().next().unwrap()).unwrap();
-            return Served { child, url, _dir: dir };
-        }
-        line.clear();
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("pledge serve exited without printing its URL");
-}
 
 fn browser() -> Client {
     Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()

@@ -1,0 +1,301 @@
+//! The reference site in real headless Chromium, driven through chromedriver (fantoccini):
+//! the donate journeys, keyboard-only use, right-to-left Arabic, live totals, console errors,
+//! and a screenshot of every page in both languages (saved under the target folder).
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Served, project_root, serve, services_required};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const PAGES: [&str; 6] = ["", "donate/", "thank-you/", "failed/", "about/", "contact/"];
+const TAB: &str = "\u{e004}";
+const ENTER: &str = "\u{e007}";
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser session against a running `pledge serve`.
+struct Browser {
+    client: Client,
+    served: Served,
+    driver: Driver,
+}
+
+/// `None` (the test skips) when Chromium is missing and services are not required.
+async fn open_browser() -> Option<Browser> {
+    let chromedriver = std::env::var("PLEDGE_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = match Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) if !services_required() => {
+            eprintln!("skipping: {chromedriver} unavailable: {error}");
+            return None;
+        }
+        Err(error) => panic!("PLEDGE_REQUIRE_SERVICES is set but {chromedriver} cannot start: {error}"),
+    };
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+    wait_until_ready(&driver.url).await;
+
+    // Two TLS back-ends are linked in (ring and aws-lc); chromedriver is plain HTTP, but rustls
+    // still wants one chosen for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let profile = tempfile::tempdir().unwrap();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": std::env::var("PLEDGE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,1000", format!("--user-data-dir={}", profile.keep().display()),
+            ],
+        }),
+    );
+    capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+    let client = ClientBuilder::rustls()
+        .expect("TLS set-up")
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    let served = serve(&project_root());
+    Some(Browser { client, served, driver })
+}
+
+async fn wait_until_ready(driver: &str) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(15) {
+        if reqwest::get(format!("{driver}/status")).await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+impl Browser {
+    async fn open(&self, path: &str) {
+        self.client.goto(self.served.url.join(path).unwrap().as_str()).await.unwrap();
+    }
+
+    async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    async fn script(&self, source: &str) -> Value {
+        self.client.execute(source, vec![]).await.unwrap()
+    }
+
+    async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_string()
+    }
+
+    /// Waits until the page's path is `expected` (after a form post and redirects).
+    async fn wait_for_path(&self, expected: &str) {
+        let started = Instant::now();
+        while self.path().await != expected {
+            assert!(started.elapsed() < Duration::from_secs(10), "never reached {expected}, at {}", self.path().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Presses Tab until the focused element matches `css`; fails after `limit` presses.
+    async fn tab_to(&self, css: &str, limit: usize) -> Element {
+        for _ in 0..limit {
+            let focused = self.client.active_element().await.unwrap();
+            focused.send_keys(TAB).await.unwrap();
+            let matches = self.script(&format!("return document.activeElement.matches({css:?})")).await;
+            if matches == Value::Bool(true) {
+                return self.client.active_element().await.unwrap();
+            }
+        }
+        panic!("{css} was not reached with {limit} presses of Tab");
+    }
+
+    /// Console messages of level SEVERE since the last call (chromedriver's log endpoint).
+    async fn console_errors(&self) -> Vec<String> {
+        let session = self.client.session_id().await.unwrap().expect("a session id");
+        let logs: Value = reqwest::Client::new()
+            .post(format!("{}/session/{session}/se/log", self.driver.url))
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        logs["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    async fn save_screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn close(self) {
+        self.client.close().await.unwrap();
+    }
+}
+
+fn screenshot_name(lang: &str, page: &str) -> String {
+    let page = page.trim_end_matches('/');
+    format!("{lang}-{}", if page.is_empty() { "home" } else { page })
+}
+
+#[tokio::test]
+async fn every_page_renders_without_console_errors_and_is_photographed() {
+    let Some(browser) = open_browser().await else { return };
+    for lang in ["en", "ar"] {
+        for page in PAGES {
+            let path = if lang == "en" { format!("/{page}") } else { format!("/ar/{page}") };
+            browser.open(&path).await;
+            assert_eq!(browser.find("h1").await.is_displayed().await.unwrap(), true, "{path} has a visible h1");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            browser.save_screenshot(&screenshot_name(lang, page)).await;
+            let errors = browser.console_errors().await;
+            assert!(errors.is_empty(), "{path} logged errors: {errors:?}");
+        }
+    }
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn arabic_pages_are_laid_out_right_to_left() {
+    let Some(browser) = open_browser().await else { return };
+    browser.open("/ar/donate/").await;
+
+    let direction = browser.script("return getComputedStyle(document.body).direction").await;
+    assert_eq!(direction, "rtl");
+    let layout = browser
+        .script(
+            "const brand = document.querySelector('.brand').getBoundingClientRect();
+             const nav = document.querySelector('nav').getBoundingClientRect();
+             return brand.left > nav.left;",
+        )
+        .await;
+    assert_eq!(layout, true, "the site name sits on the right in Arabic");
+    assert!(browser.text("h1").await.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)));
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn paying_for_a_suggested_amount_ends_on_the_thank_you_page() {
+    let Some(browser) = open_browser().await else { return };
+    browser.open("/donate/").await;
+
+    browser.find("form.amounts button[value='25']").await.click().await.unwrap();
+    browser.wait_for_path("/sandbox/pay").await;
+    assert!(browser.text("main").await.contains("25 USD"));
+    browser.find("button[value='paid']").await.click().await.unwrap();
+
+    browser.wait_for_path("/thank-you/").await;
+    assert!(browser.find("h1").await.is_displayed().await.unwrap());
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn declining_a_typed_amount_ends_on_the_failed_page_with_a_way_back() {
+    let Some(browser) = open_browser().await else { return };
+    browser.open("/donate/").await;
+
+    browser.find("#amount-other").await.send_keys("12.50").await.unwrap();
+    browser.find("form.other button[type='submit']").await.click().await.unwrap();
+    browser.wait_for_path("/sandbox/pay").await;
+    assert!(browser.text("main").await.contains("12.50 USD"));
+    browser.find("button[value='declined']").await.click().await.unwrap();
+
+    browser.wait_for_path("/failed/").await;
+    let back = browser.find("main a[href$='/donate/']").await;
+    back.click().await.unwrap();
+    browser.wait_for_path("/donate/").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_donation_can_be_made_with_the_keyboard_alone() {
+    let Some(browser) = open_browser().await else { return };
+    browser.open("/donate/").await;
+
+    let first = browser.tab_to("a", 1).await;
+    assert_eq!(first.attr("class").await.unwrap().as_deref(), Some("skip"), "the skip link comes first");
+    let amount = browser.tab_to("#amount-other", 25).await;
+    amount.send_keys("30").await.unwrap();
+    amount.send_keys(ENTER).await.unwrap();
+    browser.wait_for_path("/sandbox/pay").await;
+    let pay = browser.tab_to("button[value='paid']", 10).await;
+    pay.send_keys(ENTER).await.unwrap();
+
+    browser.wait_for_path("/thank-you/").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_home_page_totals_follow_a_gift_made_in_another_window() {
+    let Some(browser) = open_browser().await else { return };
+    browser.open("/").await;
+    let home = browser.client.window().await.unwrap();
+    assert_eq!(browser.text("[data-raised]").await, "$0");
+
+    let other = browser.client.new_window(false).await.unwrap();
+    browser.client.switch_to_window(other.handle).await.unwrap();
+    browser.open("/donate/").await;
+    browser.find("form.amounts button[value='50']").await.click().await.unwrap();
+    browser.wait_for_path("/sandbox/pay").await;
+    browser.find("button[value='paid']").await.click().await.unwrap();
+    browser.wait_for_path("/thank-you/").await;
+
+    browser.client.switch_to_window(home).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let raised = browser.text("[data-raised]").await;
+        if raised == "$50" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the home page still shows {raised}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(browser.text("[data-donors]").await, "1");
+    let width = browser.script("return document.querySelector('[data-bar]').style.width").await;
+    assert_ne!(width, "0%", "the bar moved");
+    browser.close().await;
+}
