@@ -189,7 +189,7 @@ async fn every_page_renders_without_console_errors_and_is_photographed() {
         for page in PAGES {
             let path = if lang == "en" { format!("/{page}") } else { format!("/ar/{page}") };
             browser.open(&path).await;
-            assert_eq!(browser.find("h1").await.is_displayed().await.unwrap(), true, "{path} has a visible h1");
+            assert!(browser.find("h1").await.is_displayed().await.unwrap(), "{path} has a visible h1");
             tokio::time::sleep(Duration::from_millis(300)).await;
             browser.save_screenshot(&screenshot_name(lang, page)).await;
             let errors = browser.console_errors().await;
