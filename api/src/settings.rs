@@ -56,7 +56,8 @@ impl Settings {
             builder = builder.add_source(config::File::from(file).required(true));
         }
         builder
-            .add_source(config::Environment::with_prefix("PLEDGE").prefix_separator("_").try_parsing(true))
+            // No `try_parsing`: it would turn a secret like `0123` into the number 123.
+            .add_source(config::Environment::with_prefix("PLEDGE").prefix_separator("_"))
             .build()
             .and_then(config::Config::try_deserialize)
             .map_err(|e| SettingsError(e.to_string()))

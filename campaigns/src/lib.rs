@@ -189,7 +189,8 @@ fn validate(definition: &CampaignDefinition) -> Result<Campaign, CampaignError> 
         suggested_minor.push(minor);
     }
     for (field, path) in [("thank_you_path", &definition.thank_you_path), ("failed_path", &definition.failed_path)] {
-        if !path.starts_with('/') || path.starts_with("//") || path.contains("..") {
+        let unsafe_text = path.contains("..") || path.contains('\\') || path.chars().any(char::is_control);
+        if !path.starts_with('/') || path.starts_with("//") || unsafe_text {
             return Err(fail(format!("{field} must be a path on the site starting with a single /")));
         }
     }
@@ -256,6 +257,7 @@ mod tests {
             ("currency = \"XYZ\"", "not an ISO 4217"),
             ("suggested_amounts = [20000]", "outside min_amount"),
             ("thank_you_path = \"//evil.example\"", "single /"),
+            ("failed_path = \"/\\\\evil.example\"", "single /"),
         ];
         for (line, expected) in bad {
             let mut table: toml::Table =

@@ -61,14 +61,18 @@ fn escape_xml(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// The `_headers` format (Netlify, Cloudflare Pages): a path pattern line, then indented headers.
+/// The `_headers` format (Netlify, Cloudflare Pages): a path line, then indented headers. Hosts
+/// merge every matching rule, so each path gets exactly one `Cache-Control` and no catch-all
+/// rule sets it.
 fn header_rules(site: &RenderedSite) -> String {
-    let mut rules = String::new();
-    let _ = writeln!(rules, "/*\n  Cache-Control: {ASSET_CACHE_CONTROL}\n  X-Content-Type-Options: nosniff");
-    let html_paths = site.files.keys().filter(|p| p.ends_with(".html"));
-    for path in html_paths {
-        let url = format!("/{}", path.trim_end_matches("index.html"));
-        let _ = writeln!(rules, "{url}\n  Cache-Control: {HTML_CACHE_CONTROL}");
+    let mut rules = String::from("/*\n  X-Content-Type-Options: nosniff\n");
+    for path in site.files.keys().filter(|p| p.as_str() != "_headers") {
+        let (url, policy) = match path.strip_suffix("index.html") {
+            Some(dir) => (format!("/{dir}"), HTML_CACHE_CONTROL),
+            None if path.ends_with(".html") => (format!("/{path}"), HTML_CACHE_CONTROL),
+            None => (format!("/{path}"), ASSET_CACHE_CONTROL),
+        };
+        let _ = writeln!(rules, "{url}\n  Cache-Control: {policy}");
     }
     rules
 }

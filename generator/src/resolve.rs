@@ -58,7 +58,7 @@ pub struct ResolvedSection {
 }
 
 pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite, Problems> {
-    let LoadedSite { config, campaigns, content, templates, static_files, mut problems, .. } = loaded;
+    let LoadedSite { paths, config, campaigns, content, templates, static_files, mut problems } = loaded;
     let mut sections = Vec::new();
     let mut pages = Vec::new();
     for item in content {
@@ -84,6 +84,10 @@ pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite,
                 });
             }
             ContentKind::Page(front_matter) if include_drafts || !front_matter.draft => {
+                if let Some(problem) = unsafe_path(&file, &front_matter) {
+                    problems.push(problem);
+                    continue;
+                }
                 let slug = page_slug(&relative, &front_matter);
                 let path = page_path(&config, &relative, &lang, &slug, &front_matter);
                 pages.push(ResolvedPage {
@@ -98,6 +102,7 @@ pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite,
     }
 
     problems.extend(duplicate_paths(&sections, &pages));
+    problems.extend(missing_result_pages(&paths.config, &config, &campaigns, &sections, &pages));
     link_translations(sections.iter_mut().map(|s| &mut s.placement));
     link_translations(pages.iter_mut().map(|p| &mut p.placement));
     attach_pages(&mut sections, &mut pages);
@@ -120,6 +125,27 @@ pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite,
         return Err(Problems::sorted(problems));
     }
     Ok(ResolvedSite { config, campaigns, templates, static_files, sections, pages, internal_links })
+}
+
+/// A `path` or `slug` that could leave the output folder or make a broken URL.
+fn unsafe_path(file: &std::path::Path, front_matter: &PageFrontMatter) -> Option<Problem> {
+    let bad_segment = |segment: &str| segment == "." || segment == ".." || segment.contains('\\');
+    let bad_text = |text: &str| text.chars().any(char::is_control);
+    if let Some(path) = &front_matter.path
+        && (bad_text(path) || path.trim_matches('/').split('/').any(|s| s.is_empty() || bad_segment(s)))
+        && !path.trim_matches('/').is_empty()
+    {
+        return Some(Problem::in_file(
+            file,
+            format!("path `{path}` must be plain segments separated by /, without . or .."),
+        ));
+    }
+    if let Some(slug) = &front_matter.slug
+        && (slug.is_empty() || slug.contains('/') || bad_segment(slug) || bad_text(slug))
+    {
+        return Some(Problem::in_file(file, format!("slug `{slug}` must be one path segment, without / . or ..")));
+    }
+    None
 }
 
 /// `_index.md` → `/`; `blog/_index.ar.md` → `/ar/blog/`.
@@ -170,6 +196,37 @@ fn duplicate_paths(sections: &[ResolvedSection], pages: &[ResolvedPage]) -> Vec<
                 &placement.file,
                 format!("renders to {} which {} already renders to", placement.path, first.display()),
             ));
+        }
+    }
+    problems
+}
+
+/// Donors are sent to each campaign's thank-you and failed pages in their language; a typo
+/// there would send every donor to a 404, so each must exist in every language.
+fn missing_result_pages(
+    config_file: &std::path::Path,
+    config: &SiteConfig,
+    campaigns: &Campaigns,
+    sections: &[ResolvedSection],
+    pages: &[ResolvedPage],
+) -> Vec<Problem> {
+    let paths: std::collections::HashSet<&str> = sections
+        .iter()
+        .map(|s| s.placement.path.as_str())
+        .chain(pages.iter().map(|p| p.placement.path.as_str()))
+        .collect();
+    let mut problems = Vec::new();
+    for campaign in campaigns.iter() {
+        for lang in config.all_languages() {
+            for result_path in [&campaign.thank_you_path, &campaign.failed_path] {
+                let path = format!("{}{result_path}", config.language_prefix(lang));
+                if !paths.contains(path.as_str()) {
+                    problems.push(Problem::in_file(
+                        config_file,
+                        format!("campaign `{}` sends donors to {path}, but no content renders there", campaign.slug),
+                    ));
+                }
+            }
         }
     }
     problems

@@ -31,13 +31,14 @@ pub fn write(site: &RenderedSite, output: &Path) -> Result<usize, BuildError> {
     Ok(site.files.len())
 }
 
-/// Moves the old output aside, renames the new one into place, then deletes the old one.
+/// Moves the old output aside (into a uniquely named folder, so a leftover from an interrupted
+/// build never blocks the next), renames the new one into place, then deletes the old one.
+/// Deleting is housekeeping: once the new site is in place, failing to delete is only a warning.
 fn swap_in(staged: PathBuf, output: &Path) -> Result<(), BuildError> {
-    let old = output.with_file_name(format!(
-        ".{}.old-{}",
-        output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        std::process::id()
-    ));
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let retired =
+        tempfile::Builder::new().prefix(".retired-").tempdir_in(parent).map_err(|e| BuildError::io(parent, e))?;
+    let old = retired.path().join("site");
     let had_old = output.exists();
     if had_old {
         fs::rename(output, &old).map_err(|e| BuildError::io(output, e))?;
@@ -48,8 +49,8 @@ fn swap_in(staged: PathBuf, output: &Path) -> Result<(), BuildError> {
         }
         return Err(BuildError::io(output, e));
     }
-    if had_old {
-        fs::remove_dir_all(&old).map_err(|e| BuildError::io(&old, e))?;
+    if let Err(error) = retired.close() {
+        tracing::warn!(%error, "could not delete the previous build");
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ fn pages_and_sections_get_pretty_urls_and_their_templates() {
     let (out, result) = build("site", &BuildOptions::default());
     let report = result.unwrap();
 
-    assert_eq!((report.pages, report.sections), (4, 3));
+    assert_eq!((report.pages, report.sections), (8, 3));
     assert!(read(out.path(), "about/index.html").contains("<h1>About</h1>"));
     assert!(read(out.path(), "ar/about/index.html").contains("<h1>عنا</h1>"));
     assert!(read(out.path(), "blog/the-first/index.html").contains("<h1>First</h1>"));
@@ -56,6 +56,7 @@ fn internal_links_and_get_url_resolve_to_permalinks() {
     assert!(home.contains(r#"class="about" href="https://fixture.test/about/""#), "{home}");
     assert!(home.contains(r#"class="css" href="https://fixture.test/theme.css""#), "{home}");
     assert!(home.contains(r#"class="ar" href="https://fixture.test/ar/about/""#), "{home}");
+    assert!(home.contains(r#"class="ar-page" href="https://fixture.test/ar/about/""#), "{home}");
     assert!(read(out.path(), "ar/index.html").contains(r#"href="https://fixture.test/ar/about/""#));
 }
 
@@ -103,6 +104,12 @@ fn cdn_files_are_generated() {
     assert!(read(out.path(), "robots.txt").contains("Sitemap: https://fixture.test/sitemap.xml"));
     let headers = read(out.path(), "_headers");
     assert!(headers.contains("/about/\n  Cache-Control: public, max-age=60, stale-while-revalidate"), "{headers}");
+    assert!(headers.contains("/theme.css\n  Cache-Control: public, max-age=3600"), "{headers}");
+    assert_eq!(
+        headers.matches("Cache-Control").count(),
+        headers.matches("\n/").count(),
+        "one policy per path: {headers}"
+    );
 }
 
 #[test]
@@ -138,11 +145,12 @@ fn every_content_problem_is_reported_at_once_with_file_and_line() {
         "content/typo.md:3: unknown field `dat`",
         "content/unclosed.md:1: front matter opened with +++ is never closed",
         "content/two.md: renders to /same/ which",
+        "content/escape.md: path `../../escape` must be plain segments",
     ];
     for line in expected {
         assert!(text.contains(line), "expected {line:?} in:\n{text}");
     }
-    assert_eq!(problems.0.len(), 4, "{text}");
+    assert_eq!(problems.0.len(), 5, "{text}");
 }
 
 #[test]
@@ -171,4 +179,22 @@ fn a_config_typo_fails_with_the_file_and_line() {
 
     let text = error.to_string();
     assert!(text.contains("config.toml") && text.contains("line 2") && text.contains("titel"), "{text}");
+}
+
+#[test]
+fn a_campaign_whose_result_page_is_missing_fails_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("content")).unwrap();
+    fs::write(
+        dir.path().join("config.toml"),
+        "base_url = \"https://x.test\"\n[[campaigns]]\nslug = \"c\"\ncurrency = \"USD\"\ngoal = 10\nmax_amount = 5\n",
+    )
+    .unwrap();
+    fs::write(dir.path().join("content/thank-you.md"), "+++\ntitle = \"Thanks\"\n+++\n").unwrap();
+
+    let error = generator::build(&SitePaths::detect(dir.path()), &BuildOptions::default()).unwrap_err();
+
+    let text = error.to_string();
+    assert!(text.contains("campaign `c` sends donors to /failed/, but no content renders there"), "{text}");
+    assert!(!text.contains("/thank-you/"), "{text}");
 }

@@ -40,8 +40,14 @@ impl Function for GetUrl {
         let trailing_slash: bool = optional(args, "get_url", "trailing_slash")?.unwrap_or(false);
         let mut url = if let Some(target) = path.strip_prefix("@/") {
             let (file, anchor) = target.split_once('#').map_or((target, None), |(f, a)| (f, Some(a)));
-            let site_path =
-                self.internal_links.get(file).ok_or_else(|| format!("get_url(): @/{file} is not a content file"))?;
+            // As in Zola, `lang` picks the translation: `@/about.md` with `ar` is `about.ar.md`.
+            let translated = lang
+                .filter(|l| *l != self.config.default_language)
+                .and_then(|l| file.strip_suffix(".md").map(|stem| format!("{stem}.{l}.md")));
+            let site_path = translated
+                .and_then(|t| self.internal_links.get(&t))
+                .or_else(|| self.internal_links.get(file))
+                .ok_or_else(|| format!("get_url(): @/{file} is not a content file"))?;
             let mut url = self.config.permalink(site_path);
             if let Some(anchor) = anchor {
                 url = format!("{url}#{anchor}");
