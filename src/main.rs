@@ -122,6 +122,12 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Api { config } => {
             let settings = api::Settings::load(config.as_deref())?;
+            // Defaults derived from the bind address are right for `serve`, never in production:
+            // gateways would call back to 0.0.0.0 and donors would land on the API, not the site.
+            anyhow::ensure!(
+                settings.public_url.is_some() && settings.site_url.is_some(),
+                "set PLEDGE_PUBLIC_URL (where gateways reach the API) and PLEDGE_SITE_URL (where the pages are served)"
+            );
             runtime()?.block_on(async {
                 let app = api::Application::build(settings).await?;
                 tracing::info!(port = app.port(), "API listening");

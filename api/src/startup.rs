@@ -42,6 +42,15 @@ pub enum StartupError {
     Url(#[from] url::ParseError),
 }
 
+/// A base URL whose path ends with `/`, so relative paths join below it, not beside it.
+fn directory(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         Self::build_with(settings, |_| {}).await
@@ -63,17 +72,17 @@ impl Application {
         let address =
             listener.local_addr().map_err(|source| StartupError::Bind { address: settings.bind.clone(), source })?;
         let public_url = match &settings.public_url {
-            Some(url) => url.clone(),
+            Some(url) => directory(url.clone()),
             None => Url::parse(&format!("http://{address}/"))?,
         };
-        let site_url = settings.site_url.clone().unwrap_or_else(|| public_url.clone());
+        let site_url = settings.site_url.clone().map(directory).unwrap_or_else(|| public_url.clone());
 
         let mut gateways: Vec<Arc<dyn PaymentGateway>> = Vec::new();
         let mut hosted_page = None;
         if let Some(secret) = &settings.sandbox_secret {
             let pay_url = match &settings.sandbox_pay_url {
                 Some(url) => url.clone(),
-                None => public_url.join("/sandbox/pay")?,
+                None => public_url.join("sandbox/pay")?,
             };
             gateways.push(Arc::new(SandboxGateway::new(secret.clone(), pay_url)));
             if settings.serve_sandbox_page {

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use campaigns::Campaigns;
+use campaigns::{Campaigns, ResultPage};
 use url::Url;
 
-use crate::db::Store;
+use crate::db::{Donation, Store};
+use crate::domain::DonationStatus;
+use crate::error::ApiError;
 use crate::gateway::Gateways;
 use crate::totals::TotalsCache;
 
@@ -21,13 +23,24 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// An absolute URL on the API: `api_url("/api/v1/…")`.
-    pub fn api_url(&self, path: &str) -> Url {
-        self.public_url.join(path).unwrap_or_else(|_| self.public_url.clone())
+    /// An absolute URL on the API: `api_url("/api/v1/…")`. Joined below the base URL's own
+    /// path, so an API mounted under a prefix keeps it.
+    pub fn api_url(&self, path: &str) -> Result<Url, ApiError> {
+        below(&self.public_url, path)
     }
 
-    /// An absolute URL on the static site; `path` is always one of ours, never user input.
-    pub fn site_page(&self, path: &str) -> Url {
-        self.site_url.join(path).unwrap_or_else(|_| self.site_url.clone())
+    /// Where a donor goes once the gateway is done: thank-you only once the money is ours,
+    /// the failed page (with a way back) otherwise; in the language they donated in.
+    pub fn result_page(&self, donation: &Donation) -> Result<Url, ApiError> {
+        let page = match donation.status {
+            DonationStatus::Succeeded => ResultPage::ThankYou,
+            _ => ResultPage::Failed,
+        };
+        below(&self.site_url, &self.campaigns.result_path(&donation.campaign, donation.lang.as_str(), page))
     }
+}
+
+/// `path` (always one of ours, never user input) below `base`, whose path ends with `/`.
+fn below(base: &Url, path: &str) -> Result<Url, ApiError> {
+    base.join(path.trim_start_matches('/')).map_err(|e| ApiError::Unexpected(e.into()))
 }

@@ -144,13 +144,17 @@ impl Campaigns {
     }
 
     /// The site path of a campaign's result page in a language: `/thank-you/`, `/ar/thank-you/`.
-    /// An unknown language falls back to the default one.
-    pub fn result_path(&self, campaign: &Campaign, lang: &str, page: ResultPage) -> String {
-        let path = match page {
-            ResultPage::ThankYou => &campaign.thank_you_path,
-            ResultPage::Failed => &campaign.failed_path,
+    /// An unknown language falls back to the default one, and a campaign no longer configured
+    /// (a donor returning after it was removed) to the default paths, never to an error.
+    pub fn result_path(&self, campaign: &str, lang: &str, page: ResultPage) -> String {
+        let campaign = self.get(campaign);
+        let path = match (page, campaign) {
+            (ResultPage::ThankYou, Some(c)) => c.thank_you_path.clone(),
+            (ResultPage::Failed, Some(c)) => c.failed_path.clone(),
+            (ResultPage::ThankYou, None) => default_thank_you_path(),
+            (ResultPage::Failed, None) => default_failed_path(),
         };
-        if lang == self.default_language || !self.has_language(lang) { path.clone() } else { format!("/{lang}{path}") }
+        if lang == self.default_language || !self.has_language(lang) { path } else { format!("/{lang}{path}") }
     }
 }
 
@@ -245,9 +249,10 @@ mod tests {
         assert_eq!(water.suggested_minor, vec![2500, 5050]);
         assert_eq!(water.min_minor, 100);
         assert!(campaigns.has_language("ar"));
-        assert_eq!(campaigns.result_path(water, "ar", ResultPage::ThankYou), "/ar/thank-you/");
-        assert_eq!(campaigns.result_path(water, "en", ResultPage::Failed), "/failed/");
-        assert_eq!(campaigns.result_path(water, "xx", ResultPage::Failed), "/failed/");
+        assert_eq!(campaigns.result_path("water", "ar", ResultPage::ThankYou), "/ar/thank-you/");
+        assert_eq!(campaigns.result_path("water", "en", ResultPage::Failed), "/failed/");
+        assert_eq!(campaigns.result_path("water", "xx", ResultPage::Failed), "/failed/");
+        assert_eq!(campaigns.result_path("removed", "ar", ResultPage::ThankYou), "/ar/thank-you/");
     }
 
     #[test]

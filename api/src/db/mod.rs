@@ -110,6 +110,11 @@ pub enum DbError {
     UnsupportedUrl(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    #[error(
+        "campaign `{campaign}` has donations in {stored}, but the config now says {configured}; \
+         its total cannot change currency (start a new campaign instead)"
+    )]
+    CurrencyChanged { campaign: String, stored: String, configured: String },
 }
 
 impl DbError {
@@ -144,6 +149,20 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DbError> {
         Ok(Arc::new(PostgresStore::connect(url).await?))
     } else {
         Err(DbError::UnsupportedUrl(url.split('@').next_back().unwrap_or_default().to_string()))
+    }
+}
+
+/// Refuses a config change that would relabel money already counted in another currency.
+fn check_currency(campaign: &campaigns::Campaign, stored: Option<(String, bool)>) -> Result<(), DbError> {
+    match stored {
+        Some((currency, has_donations)) if has_donations && currency != campaign.currency.code() => {
+            Err(DbError::CurrencyChanged {
+                campaign: campaign.slug.clone(),
+                stored: currency,
+                configured: campaign.currency.code().to_string(),
+            })
+        }
+        _ => Ok(()),
     }
 }
 

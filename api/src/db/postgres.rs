@@ -9,7 +9,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
     CampaignTotals, DONATION_COLUMNS, DbError, Decision, Donation, DonationRow, EventResult, Inserted, NewDonation,
-    PaymentEvent, Store, StoredEvent, TotalsRow, decide,
+    PaymentEvent, Store, StoredEvent, TotalsRow, check_currency, decide,
 };
 use crate::domain::DonationId;
 
@@ -32,6 +32,13 @@ impl Store for PostgresStore {
     async fn sync_campaigns(&self, campaigns: &Campaigns) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         for campaign in campaigns.iter() {
+            let stored: Option<(String, bool)> = sqlx::query_as(
+                "SELECT currency, EXISTS (SELECT 1 FROM donations WHERE campaign = $1) FROM campaigns WHERE slug = $1",
+            )
+            .bind(&campaign.slug)
+            .fetch_optional(&mut *tx)
+            .await?;
+            check_currency(campaign, stored)?;
             sqlx::query(
                 "INSERT INTO campaigns (slug, currency, goal_minor) VALUES ($1, $2, $3) \
                  ON CONFLICT (slug) DO UPDATE SET currency = excluded.currency, goal_minor = excluded.goal_minor, \

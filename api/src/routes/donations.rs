@@ -7,7 +7,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::db::{Donation, Inserted, NewDonation};
-use crate::domain::{AmountMinor, CampaignSlug, DonationId, IdempotencyKey, Language};
+use crate::domain::{AmountMinor, CampaignSlug, DonationId, DonationStatus, IdempotencyKey, Language};
 use crate::error::ApiError;
 use crate::gateway::CheckoutRequest;
 use crate::state::AppState;
@@ -85,6 +85,10 @@ async fn start_donation(
         Inserted::New => new.id.clone(),
         Inserted::Existing(existing) => {
             check_same_request(&existing, &new)?;
+            if existing.status != DonationStatus::Pending {
+                // Already settled: a retry must not open another payment for it.
+                return Ok((existing.id.clone(), state.result_page(&existing)?));
+            }
             if let Some(url) = existing.checkout_url.as_deref().and_then(|u| Url::parse(u).ok()) {
                 return Ok((existing.id, url));
             }
@@ -97,8 +101,8 @@ async fn start_donation(
             donation_id: donation_id.clone(),
             amount: new.amount,
             currency: new.currency,
-            return_url: state.api_url(&format!("/api/v1/payments/{}/return", gateway.name())),
-            notify_url: state.api_url(&format!("/api/v1/payments/{}/webhook", gateway.name())),
+            return_url: state.api_url(&format!("/api/v1/payments/{}/return", gateway.name()))?,
+            notify_url: state.api_url(&format!("/api/v1/payments/{}/webhook", gateway.name()))?,
         })
         .await?;
     state.store.set_checkout(&donation_id, &checkout.gateway_reference, checkout.redirect_url.as_str()).await?;

@@ -5,10 +5,8 @@ use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use campaigns::ResultPage;
 
-use crate::db::{Donation, EventResult};
-use crate::domain::DonationStatus;
+use crate::db::EventResult;
 use crate::error::{ApiError, BrowserError};
 use crate::gateway::{Notification, PaymentGateway};
 use crate::state::AppState;
@@ -38,20 +36,8 @@ pub async fn payment_return(
         EventResult::UnknownDonation => None,
     };
     let donation = donation.ok_or_else(|| ApiError::NotFound("We have no record of this donation.".into()))?;
-    let location = result_page(&state, &donation)?;
+    let location = state.result_page(&donation)?;
     Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, location.as_str())).finish())
-}
-
-/// Thank-you only once the money is ours; anything else shows the failed page with a way back.
-fn result_page(state: &AppState, donation: &Donation) -> Result<url::Url, ApiError> {
-    let campaign = state.campaigns.get(&donation.campaign).ok_or_else(|| {
-        ApiError::Unexpected(format!("campaign {} is no longer configured", donation.campaign).into())
-    })?;
-    let page = match donation.status {
-        DonationStatus::Succeeded => ResultPage::ThankYou,
-        _ => ResultPage::Failed,
-    };
-    Ok(state.site_page(&state.campaigns.result_path(campaign, donation.lang.as_str(), page)))
 }
 
 #[tracing::instrument(name = "payment_webhook", skip_all, fields(gateway = %name))]

@@ -10,6 +10,7 @@ on_both_databases!(
     bad_json_donations_get_problem_details,
     retrying_with_the_same_idempotency_key_returns_the_same_payment,
     reusing_an_idempotency_key_for_another_gift_is_a_conflict,
+    a_retry_after_the_gift_settled_goes_to_the_result_page,
 );
 
 async fn a_donation_form_is_stored_as_pending_and_sent_to_the_gateway(app: TestApp) {
@@ -92,4 +93,16 @@ async fn reusing_an_idempotency_key_for_another_gift_is_a_conflict(app: TestApp)
     app.start_donation(&[("campaign", "water"), ("amount", "25"), ("idempotency_key", "k")]).await;
     let response = app.post_form(&[("campaign", "water"), ("amount", "30"), ("idempotency_key", "k")]).await;
     assert_eq!(response.status(), 409);
+}
+
+async fn a_retry_after_the_gift_settled_goes_to_the_result_page(app: TestApp) {
+    let fields = [("campaign", "water"), ("amount", "25"), ("idempotency_key", "settled-1")];
+    let hosted_page = app.start_donation(&fields).await;
+    let return_url = app.choose_on_hosted_page(&hosted_page, "paid").await;
+    app.return_from_gateway(&return_url).await;
+
+    let retry = app.post_form(&fields).await;
+
+    assert_eq!(retry.status(), 303);
+    assert_eq!(location(&retry).as_str(), "https://site.test/thank-you/");
 }

@@ -51,19 +51,26 @@ pub struct TestApp {
     _database: TestDatabase,
 }
 
-fn config_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/site_config.toml")
+pub fn config_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api").join(name)
+}
+
+/// What every test app runs with: the sandbox gateway and its hosted page, fast refreshes.
+pub fn test_settings(database_url: &str, site_config: &std::path::Path) -> Settings {
+    let mut settings = Settings::local("127.0.0.1:0", database_url, site_config).expect("valid settings");
+    settings.sandbox_secret = Some(SECRET.to_string().into());
+    settings.serve_sandbox_page = true;
+    settings.totals_refresh_ms = 100;
+    settings.site_url = Some(Url::parse("https://site.test/").unwrap());
+    settings
 }
 
 /// `None` when PostgreSQL is wanted but absent and `PLEDGE_REQUIRE_SERVICES` is not set.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let database = TestDatabase::create(backend).await?;
-    let mut settings = Settings::local("127.0.0.1:0", &database.url, &config_path()).expect("valid settings");
-    settings.sandbox_secret = Some(SECRET.to_string().into());
-    settings.serve_sandbox_page = true;
-    settings.totals_refresh_ms = 100;
-    settings.site_url = Some(Url::parse("https://site.test/").unwrap());
-    let app = Application::build(settings).await.expect("the app starts");
+    let app = Application::build(test_settings(&database.url, &config_path("site_config.toml")))
+        .await
+        .expect("the app starts");
     let url = app.public_url().clone();
     tokio::spawn(app.run_until_stopped());
     let store = api::db::connect(&database.url).await.expect("a second connection to the test database");
@@ -72,6 +79,10 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 impl TestApp {
+    pub fn database_url(&self) -> &str {
+        &self._database.url
+    }
+
     pub fn at(&self, path: &str) -> Url {
         self.url.join(path).unwrap()
     }

@@ -7,3 +7,4 @@ mod campaigns;
 mod donations;
 mod health;
 mod payments;
+mod startup;
