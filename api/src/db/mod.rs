@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use campaigns::Campaigns;
 
 use crate::domain::{
-    AmountMinor, CampaignSlug, Currency, DonationId, DonationStatus, GatewayEventId, IdempotencyKey, Language, Outcome,
-    Transition,
+    AmountMinor, CampaignSlug, Currency, DisplayName, DonationId, DonationStatus, GatewayEventId, IdempotencyKey,
+    Language, Outcome, Transition,
 };
 
 pub use postgres::PostgresStore;
@@ -28,6 +28,8 @@ pub struct NewDonation {
     pub lang: Language,
     pub gateway: String,
     pub idempotency_key: Option<IdempotencyKey>,
+    pub display_name: Option<DisplayName>,
+    pub anonymous: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,8 @@ pub struct Donation {
     pub lang: Language,
     pub gateway: String,
     pub checkout_url: Option<String>,
+    pub display_name: Option<String>,
+    pub anonymous: bool,
 }
 
 pub enum Inserted {
@@ -204,6 +208,8 @@ struct DonationRow {
     lang: String,
     gateway: String,
     checkout_url: Option<String>,
+    display_name: Option<String>,
+    anonymous: bool,
 }
 
 impl TryFrom<DonationRow> for Donation {
@@ -220,6 +226,8 @@ impl TryFrom<DonationRow> for Donation {
             lang: Language::stored(row.lang),
             gateway: row.gateway,
             checkout_url: row.checkout_url,
+            display_name: row.display_name,
+            anonymous: row.anonymous,
         })
     }
 }
@@ -247,4 +255,5 @@ impl From<TotalsRow> for CampaignTotals {
     }
 }
 
-const DONATION_COLUMNS: &str = "id, campaign, amount_minor, currency, status, lang, gateway, checkout_url";
+const DONATION_COLUMNS: &str =
+    "id, campaign, amount_minor, currency, status, lang, gateway, checkout_url, display_name, anonymous";

@@ -58,8 +58,9 @@ impl Store for PostgresStore {
     #[tracing::instrument(name = "db.insert_donation", skip_all, fields(donation = donation.id.as_str()))]
     async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError> {
         let result = sqlx::query(
-            "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING",
+            "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
+             display_name, anonymous) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(donation.id.as_str())
         .bind(donation.campaign.as_str())
@@ -68,6 +69,8 @@ impl Store for PostgresStore {
         .bind(donation.lang.as_str())
         .bind(&donation.gateway)
         .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+        .bind(donation.display_name.as_ref().map(|n| n.as_str()))
+        .bind(donation.anonymous)
         .execute(&self.pool)
         .await?;
         if result.rows_affected() == 1 {

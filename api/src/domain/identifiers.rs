@@ -87,6 +87,38 @@ impl IdempotencyKey {
     }
 }
 
+/// The name a donor chose to show with their gift: trimmed, single-spaced, at most 60
+/// characters, and free of control and bidirectional-override characters (which could make a
+/// public list read as something else).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 60;
+
+    /// An empty or missing name is no name, not an error.
+    pub fn parse(text: Option<&str>) -> Result<Option<Self>, ValidationError> {
+        let name = text.unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
+        if name.is_empty() {
+            return Ok(None);
+        }
+        let hidden = |c: char| {
+            c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c)
+        };
+        if name.chars().any(hidden) {
+            return Err(ValidationError("The name contains characters that cannot be shown.".into()));
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError(format!("Please keep the name to {} characters.", Self::MAX_CHARS)));
+        }
+        Ok(Some(Self(name)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The language of the page a donor came from, so they return to pages in that language.
 /// Anything unknown becomes the site's default language rather than an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +155,17 @@ mod tests {
         assert!(GatewayEventId::parse("evt_123").is_ok());
         assert!(GatewayEventId::parse("has space").is_err());
         assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn display_names_are_tidied_or_refused() {
+        assert_eq!(DisplayName::parse(Some("  Amina   K. ")).unwrap().unwrap().as_str(), "Amina K.");
+        assert_eq!(DisplayName::parse(Some("   ")).unwrap(), None);
+        assert_eq!(DisplayName::parse(None).unwrap(), None);
+        assert_eq!(DisplayName::parse(Some("أمينة")).unwrap().unwrap().as_str(), "أمينة");
+        assert!(DisplayName::parse(Some(&"x".repeat(61))).is_err());
+        assert!(DisplayName::parse(Some("evil\u{202E}txt")).is_err());
+        assert!(DisplayName::parse(Some("bell\u{7}")).is_err());
     }
 
     #[test]

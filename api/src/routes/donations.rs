@@ -7,16 +7,25 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::db::{Donation, Inserted, NewDonation};
-use crate::domain::{AmountMinor, CampaignSlug, DonationId, DonationStatus, IdempotencyKey, Language};
+use crate::domain::{AmountMinor, CampaignSlug, DisplayName, DonationId, DonationStatus, IdempotencyKey, Language};
 use crate::error::ApiError;
 use crate::gateway::CheckoutRequest;
 use crate::state::AppState;
 
 /// The request as sent: every field text, checked only when parsed into domain types.
+/// The donate form sends a chosen suggested `amount` and, when the donor typed one,
+/// `other_amount`, which wins; JSON clients send `amount` alone.
 #[derive(Debug, Deserialize)]
 struct DonationRequest {
     campaign: String,
-    amount: AmountField,
+    #[serde(default)]
+    amount: Option<AmountField>,
+    #[serde(default)]
+    other_amount: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    anonymous: Option<FlagField>,
     #[serde(default)]
     currency: Option<String>,
     #[serde(default)]
@@ -31,6 +40,23 @@ struct DonationRequest {
 enum AmountField {
     Text(String),
     Number(serde_json::Number),
+}
+
+/// A checkbox sends `on` (or its value) when ticked and nothing otherwise; JSON sends a boolean.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FlagField {
+    Bool(bool),
+    Text(String),
+}
+
+impl FlagField {
+    fn is_set(&self) -> bool {
+        match self {
+            Self::Bool(set) => *set,
+            Self::Text(text) => !matches!(text.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off"),
+        }
+    }
 }
 
 impl AmountField {
@@ -124,7 +150,9 @@ fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppSta
             currency.chars().take(8).collect::<String>()
         )));
     }
-    let amount = AmountMinor::parse_for(&fields.amount.text(), campaign)?;
+    let typed = fields.other_amount.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
+    let amount_text = typed.or_else(|| fields.amount.as_ref().map(AmountField::text)).unwrap_or_default();
+    let amount = AmountMinor::parse_for(&amount_text, campaign)?;
     let header_key = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok());
     let idempotency_key = header_key
         .or(fields.idempotency_key.as_deref())
@@ -143,6 +171,8 @@ fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppSta
         lang: Language::parse(fields.lang.as_deref(), &state.campaigns),
         gateway: gateway.name().to_string(),
         idempotency_key,
+        display_name: DisplayName::parse(fields.display_name.as_deref())?,
+        anonymous: fields.anonymous.as_ref().is_some_and(FlagField::is_set),
     })
 }
 

@@ -11,6 +11,7 @@ on_both_databases!(
     retrying_with_the_same_idempotency_key_returns_the_same_payment,
     reusing_an_idempotency_key_for_another_gift_is_a_conflict,
     a_retry_after_the_gift_settled_goes_to_the_result_page,
+    a_typed_amount_wins_over_a_chosen_one_and_the_donor_chooses_how_to_appear,
 );
 
 async fn a_donation_form_is_stored_as_pending_and_sent_to_the_gateway(app: TestApp) {
@@ -48,7 +49,11 @@ async fn bad_donation_forms_get_a_readable_page_and_store_nothing(app: TestApp) 
         (&[("campaign", "water"), ("amount", "999999999999")], "largest gift online is 500 USD"),
         (&[("campaign", "water"), ("amount", "99999999999999999999999")], "too large"),
         (&[("campaign", "water"), ("amount", "25"), ("currency", "EUR")], "takes gifts in USD, not EUR"),
-        (&[("campaign", "water")], "The form is incomplete"),
+        (&[("campaign", "water")], "Please enter an amount"),
+        (
+            &[("campaign", "water"), ("amount", "25"), ("display_name", &"x".repeat(61))],
+            "keep the name to 60 characters",
+        ),
     ];
     for (fields, message) in cases {
         let response = app.post_form(fields).await;
@@ -105,4 +110,24 @@ async fn a_retry_after_the_gift_settled_goes_to_the_result_page(app: TestApp) {
 
     assert_eq!(retry.status(), 303);
     assert_eq!(location(&retry).as_str(), "https://site.test/thank-you/");
+}
+
+async fn a_typed_amount_wins_over_a_chosen_one_and_the_donor_chooses_how_to_appear(app: TestApp) {
+    let fields = [
+        ("campaign", "water"),
+        ("amount", "50"),
+        ("other_amount", " 12.50 "),
+        ("display_name", " Amina  K. "),
+        ("anonymous", "on"),
+    ];
+    let hosted_page = app.start_donation(&fields).await;
+    let chosen = app.start_donation(&[("campaign", "water"), ("amount", "50"), ("other_amount", "")]).await;
+
+    assert_eq!(param(&hosted_page, "amount_minor"), "1250");
+    let donation = app.donation(&hosted_page).await;
+    assert_eq!(donation.display_name.as_deref(), Some("Amina K."));
+    assert!(donation.anonymous);
+    let plain = app.donation(&chosen).await;
+    assert_eq!(plain.amount.get(), 5000);
+    assert_eq!((plain.display_name, plain.anonymous), (None, false));
 }
