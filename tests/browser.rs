@@ -223,7 +223,9 @@ async fn paying_for_a_suggested_amount_ends_on_the_thank_you_page() {
     let Some(browser) = open_browser().await else { return };
     browser.open("/donate/").await;
 
-    browser.find("form.amounts button[value='25']").await.click().await.unwrap();
+    browser.find("label.amount:has(input[value='25'])").await.click().await.unwrap();
+    browser.find("#display-name").await.send_keys("Amina").await.unwrap();
+    browser.find("form.donate button[type='submit']").await.click().await.unwrap();
     browser.wait_for_path("/sandbox/pay").await;
     assert!(browser.text("main").await.contains("25 USD"));
     browser.find("button[value='paid']").await.click().await.unwrap();
@@ -239,7 +241,9 @@ async fn declining_a_typed_amount_ends_on_the_failed_page_with_a_way_back() {
     browser.open("/donate/").await;
 
     browser.find("#amount-other").await.send_keys("12.50").await.unwrap();
-    browser.find("form.other button[type='submit']").await.click().await.unwrap();
+    let chosen = browser.script("return document.querySelector('input[name=amount]:checked')").await;
+    assert_eq!(chosen, Value::Null, "typing an amount clears the suggested one");
+    browser.find("form.donate button[type='submit']").await.click().await.unwrap();
     browser.wait_for_path("/sandbox/pay").await;
     assert!(browser.text("main").await.contains("12.50 USD"));
     browser.find("button[value='declined']").await.click().await.unwrap();
@@ -279,7 +283,8 @@ async fn the_home_page_totals_follow_a_gift_made_in_another_window() {
     let other = browser.client.new_window(false).await.unwrap();
     browser.client.switch_to_window(other.handle).await.unwrap();
     browser.open("/donate/").await;
-    browser.find("form.amounts button[value='50']").await.click().await.unwrap();
+    browser.find("label.amount:has(input[value='50'])").await.click().await.unwrap();
+    browser.find("form.donate button[type='submit']").await.click().await.unwrap();
     browser.wait_for_path("/sandbox/pay").await;
     browser.find("button[value='paid']").await.click().await.unwrap();
     browser.wait_for_path("/thank-you/").await;
