@@ -177,6 +177,19 @@ impl Browser {
     }
 }
 
+/// Waits (up to 20 s: the page polls every few seconds) until `css`'s text contains `expected`.
+async fn wait_for_text(browser: &Browser, css: &str, expected: &str) {
+    let started = Instant::now();
+    loop {
+        let text = browser.text(css).await;
+        if text.contains(expected) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{css} still shows {text:?}, not {expected:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 fn screenshot_name(lang: &str, page: &str) -> String {
     let page = page.trim_end_matches('/');
     format!("{lang}-{}", if page.is_empty() { "home" } else { page })
@@ -215,6 +228,18 @@ async fn arabic_pages_are_laid_out_right_to_left() {
         .await;
     assert_eq!(layout, true, "the site name sits on the right in Arabic");
     assert!(browser.text("h1").await.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)));
+    assert!(
+        browser.text("[data-goal]").await.contains("٢٥٠٬٠٠٠"),
+        "Arabic numbers use Arabic-Indic digits as configured"
+    );
+
+    // A gift made from the Arabic pages returns to them, and the live totals keep the digits.
+    browser.find("label.amount:has(input[value='50'])").await.click().await.unwrap();
+    browser.find("form.donate button[type='submit']").await.click().await.unwrap();
+    browser.wait_for_path("/sandbox/pay").await;
+    browser.find("button[value='paid']").await.click().await.unwrap();
+    browser.wait_for_path("/ar/thank-you/").await;
+    wait_for_text(&browser, "[data-raised]", "٥٠").await;
     browser.close().await;
 }
 
@@ -290,15 +315,7 @@ async fn the_home_page_totals_follow_a_gift_made_in_another_window() {
     browser.wait_for_path("/thank-you/").await;
 
     browser.client.switch_to_window(home).await.unwrap();
-    let started = Instant::now();
-    loop {
-        let raised = browser.text("[data-raised]").await;
-        if raised == "$50" {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "the home page still shows {raised}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_for_text(&browser, "[data-raised]", "$50").await;
     assert_eq!(browser.text("[data-donors]").await, "1");
     let width = browser.script("return document.querySelector('[data-bar]').style.width").await;
     assert_ne!(width, "0%", "the bar moved");

@@ -82,6 +82,7 @@ fn campaign_progress_at_build_time_is_in_the_page() {
     let home = read(out.path(), "index.html");
     assert!(home.contains("250 of 1,000 USD from 3 donors (1,234,567) (25%)"), "{home}");
     assert!(home.contains("<li>10</li><li>12.50</li>"), "{home}");
+    assert!(home.contains(r#"<span class="digits">١٢٬٣٤٥٫٥٠ ۲۰۲۴ 7</span>"#), "{home}");
 }
 
 #[test]

@@ -137,3 +137,38 @@ impl tera::Filter for NumFormat {
         Ok(Value::String(number.to_formatted_string(&locale)))
     }
 }
+
+/// `digits(system)`: writes the ASCII digits of a text in another numbering system, as a site
+/// configures for a language (`arab`: ٠١٢…, `arabext`: ۰۱۲…). Arabic systems also take their
+/// own grouping and decimal separators, as browsers' `Intl.NumberFormat` writes them, so the
+/// build-time numbers and the script's match. `latn` leaves the text alone.
+pub struct Digits;
+
+impl tera::Filter for Digits {
+    fn filter(&self, value: &Value, args: &HashMap<String, Value>) -> TeraResult<Value> {
+        let text = match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let system: String = required(args, "digits", "system")?;
+        let (zero, arabic_separators) = match system.as_str() {
+            "latn" => return Ok(Value::String(text)),
+            "arab" => ('\u{0660}', true),
+            "arabext" => ('\u{06F0}', true),
+            "deva" => ('\u{0966}', false),
+            "beng" => ('\u{09E6}', false),
+            "thai" => ('\u{0E50}', false),
+            other => return Err(format!("digits: unknown numbering system `{other}`").into()),
+        };
+        let converted = text
+            .chars()
+            .map(|c| match c {
+                '0'..='9' => char::from_u32(zero as u32 + (c as u32 - '0' as u32)).unwrap_or(c),
+                ',' if arabic_separators => '\u{066C}',
+                '.' if arabic_separators => '\u{066B}',
+                other => other,
+            })
+            .collect();
+        Ok(Value::String(converted))
+    }
+}

@@ -67,6 +67,7 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
     templates.register_function("get_page", functions::GetPage { pages: Arc::new(pages_by_file) });
     templates.register_function("get_section", functions::GetSection { sections: Arc::new(sections_by_file) });
     templates.register_filter("num_format", functions::NumFormat);
+    templates.register_filter("digits", functions::Digits);
     templates.register_function("get_campaign", functions::GetCampaign { campaigns: Arc::new(campaign_views) });
 
     let jobs: Vec<RenderJob> = pages

@@ -5,7 +5,8 @@ document.querySelectorAll('.progress[data-campaign]').forEach(function(el){
  var d=el.dataset,url=(d.api||'')+'/api/v1/campaigns/'+encodeURIComponent(d.campaign)+'/totals',
   base=Math.max(1,+d.poll||5)*1e3,delay=base,etag='',timer=0,busy=0;
  function q(s){return el.querySelector('['+s+']')}
- function fmt(n,c){try{return new Intl.NumberFormat(L,c?{style:'currency',currency:c,minimumFractionDigits:0,maximumFractionDigits:0}:{})
+ function fmt(n,c){var o={numberingSystem:d.nu||'latn'};if(c){o.style='currency';o.currency=c;o.minimumFractionDigits=0;o.maximumFractionDigits=0}
+  try{return new Intl.NumberFormat(L,o)
   .formatToParts(n).map(function(p){return p.type=='currency'&&d.symbol||p.value}).join('')}catch(e){return(c?d.symbol||'':'')+n}}
  function apply(j){
   var r=Math.max(0,j.raised_minor),g=j.goal_minor,s=Math.pow(10,j.exponent),key=[j.raised_minor,j.donors,g].join(),
