@@ -212,6 +212,44 @@ async fn every_page_renders_without_console_errors_and_is_photographed() {
     browser.close().await;
 }
 
+/// axe-core (from npm; `.ci/run` installs it and sets `PLEDGE_AXE_JS`) checks each page against
+/// WCAG 2 A and AA: contrast, labels, landmarks, names, language.
+#[tokio::test]
+async fn no_page_breaks_the_wcag_rules_axe_checks() {
+    let axe = match std::env::var("PLEDGE_AXE_JS").map(std::fs::read_to_string) {
+        Ok(Ok(source)) => source,
+        _ if !services_required() => {
+            eprintln!("skipping: set PLEDGE_AXE_JS to axe-core's axe.min.js");
+            return;
+        }
+        other => panic!("PLEDGE_REQUIRE_SERVICES is set but axe-core is unavailable: {other:?}"),
+    };
+    let Some(browser) = open_browser().await else { return };
+    for lang in ["en", "ar"] {
+        for page in PAGES {
+            let path = if lang == "en" { format!("/{page}") } else { format!("/ar/{page}") };
+            browser.open(&path).await;
+            browser.client.execute(&axe, vec![]).await.unwrap();
+            let report = browser
+                .client
+                .execute_async(
+                    "const done = arguments[arguments.length - 1];
+                     axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }).then(result => done({
+                       passes: result.passes.length,
+                       violations: result.violations.map(v =>
+                         `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`),
+                     }));",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert!(report["passes"].as_u64().unwrap_or(0) >= 10, "{path}: axe ran its checks: {report}");
+            assert_eq!(report["violations"], json!([]), "{path}");
+        }
+    }
+    browser.close().await;
+}
+
 #[tokio::test]
 async fn arabic_pages_are_laid_out_right_to_left() {
     let Some(browser) = open_browser().await else { return };
