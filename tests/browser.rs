@@ -165,6 +165,18 @@ impl Browser {
             .collect()
     }
 
+    /// A Chrome DevTools Protocol command through chromedriver (network blocking, media emulation).
+    async fn cdp(&self, command: &str, params: Value) {
+        let session = self.client.session_id().await.unwrap().expect("a session id");
+        let response = reqwest::Client::new()
+            .post(format!("{}/session/{session}/goog/cdp/execute", self.driver.url))
+            .json(&json!({ "cmd": command, "params": params }))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{command}: {}", response.text().await.unwrap_or_default());
+    }
+
     async fn save_screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
@@ -212,6 +224,62 @@ async fn every_page_renders_without_console_errors_and_is_photographed() {
     browser.close().await;
 }
 
+#[tokio::test]
+async fn pages_are_readable_in_dark_mode() {
+    let Some(browser) = open_browser().await else { return };
+    browser
+        .cdp("Emulation.setEmulatedMedia", json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }))
+        .await;
+    for path in ["/", "/ar/donate/"] {
+        browser.open(path).await;
+        let background = browser.script("return getComputedStyle(document.body).backgroundColor").await;
+        assert_eq!(background, "rgb(13, 21, 32)", "{path} follows prefers-color-scheme");
+        let name = if path == "/" { "en-home-dark" } else { "ar-donate-dark" };
+        browser.save_screenshot(name).await;
+    }
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_build_time_totals_stay_when_the_api_cannot_be_reached() {
+    let Some(browser) = open_browser().await else { return };
+    browser.cdp("Network.enable", json!({})).await;
+    browser.cdp("Network.setBlockedURLs", json!({ "urls": ["*/api/v1/*"] })).await;
+    browser.open("/").await;
+    let before = browser.text("[data-raised]").await;
+
+    // The API now knows of a gift, but the page cannot ask it; it keeps what the build wrote.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let api = &browser.served.url;
+    let posted = client
+        .post(api.join("/api/v1/donations").unwrap())
+        .form(&[("campaign", "clean-water"), ("amount", "40")])
+        .send()
+        .await
+        .unwrap();
+    let hosted_page = url::Url::parse(posted.headers()["location"].to_str().unwrap()).unwrap();
+    let mut fields: Vec<(String, String)> = hosted_page.query_pairs().into_owned().collect();
+    fields.push(("choice".into(), "paid".into()));
+    let paid = client.post(api.join("/sandbox/pay").unwrap()).form(&fields).send().await.unwrap();
+    client.get(paid.headers()["location"].to_str().unwrap()).send().await.unwrap();
+    let totals: Value = client
+        .get(api.join("/api/v1/campaigns/clean-water/totals").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(totals["raised_minor"], 4000, "the API has the gift");
+    tokio::time::sleep(Duration::from_secs(7)).await;
+
+    assert_eq!(browser.text("[data-raised]").await, before);
+    assert_eq!(before, "$0");
+    let bar = browser.script("return document.querySelector('[data-bar]').style.width").await;
+    assert_eq!(bar, "0%");
+    browser.close().await;
+}
+
 /// axe-core (from npm; `.ci/run` installs it and sets `PLEDGE_AXE_JS`) checks each page against
 /// WCAG 2 A and AA: contrast, labels, landmarks, names, language.
 #[tokio::test]
@@ -225,29 +293,37 @@ async fn no_page_breaks_the_wcag_rules_axe_checks() {
         other => panic!("PLEDGE_REQUIRE_SERVICES is set but axe-core is unavailable: {other:?}"),
     };
     let Some(browser) = open_browser().await else { return };
-    for lang in ["en", "ar"] {
-        for page in PAGES {
-            let path = if lang == "en" { format!("/{page}") } else { format!("/ar/{page}") };
-            browser.open(&path).await;
-            browser.client.execute(&axe, vec![]).await.unwrap();
-            let report = browser
-                .client
-                .execute_async(
-                    "const done = arguments[arguments.length - 1];
+    for scheme in ["light", "dark"] {
+        let features = json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] });
+        browser.cdp("Emulation.setEmulatedMedia", features).await;
+        for lang in ["en", "ar"] {
+            for page in PAGES {
+                let path = if lang == "en" { format!("/{page}") } else { format!("/ar/{page}") };
+                check_with_axe(&browser, &axe, &format!("{path} ({scheme})"), &path).await;
+            }
+        }
+    }
+    browser.close().await;
+}
+
+async fn check_with_axe(browser: &Browser, axe: &str, label: &str, path: &str) {
+    browser.open(path).await;
+    browser.client.execute(axe, vec![]).await.unwrap();
+    let report = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
                      axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }).then(result => done({
                        passes: result.passes.length,
                        violations: result.violations.map(v =>
                          `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`),
                      }));",
-                    vec![],
-                )
-                .await
-                .unwrap();
-            assert!(report["passes"].as_u64().unwrap_or(0) >= 10, "{path}: axe ran its checks: {report}");
-            assert_eq!(report["violations"], json!([]), "{path}");
-        }
-    }
-    browser.close().await;
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(report["passes"].as_u64().unwrap_or(0) >= 10, "{label}: axe ran its checks: {report}");
+    assert_eq!(report["violations"], json!([]), "{label}");
 }
 
 #[tokio::test]
