@@ -23,6 +23,11 @@ pub struct Settings {
     /// Defaults to `public_url`.
     #[serde(default)]
     pub site_url: Option<Url>,
+    /// Origins allowed to call the API from a browser, comma-separated
+    /// (`https://example.org,https://www.example.org`). The site's and the API's own origins
+    /// are always allowed.
+    #[serde(default)]
+    pub cors_origins: Option<String>,
     /// Enables the sandbox gateway with this shared secret.
     #[serde(default)]
     pub sandbox_secret: Option<SecretString>,

@@ -5,7 +5,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_cors::Cors;
 use actix_web::dev::Server;
+use actix_web::http::header;
 use actix_web::{App, HttpServer, web};
 use campaigns::{CampaignError, Campaigns};
 use tracing_actix_web::TracingLogger;
@@ -42,6 +44,30 @@ pub enum StartupError {
     Url(#[from] url::ParseError),
 }
 
+/// The site may be served from another origin than the API (a CDN in front of the pages): its
+/// scripts poll the totals and JSON clients post donations across origins.
+fn allowed_origins(public_url: &Url, site_url: &Url, configured: Option<&str>) -> Vec<String> {
+    let mut origins: Vec<String> = [public_url, site_url].iter().map(|u| u.origin().ascii_serialization()).collect();
+    origins.extend(configured.unwrap_or_default().split(',').map(|o| o.trim().trim_end_matches('/').to_string()));
+    origins.retain(|o| !o.is_empty() && o != "null");
+    origins.sort();
+    origins.dedup();
+    origins
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::ETAG])
+        .max_age(86_400);
+    origins.iter().fold(cors, |cors, origin| cors.allowed_origin(origin))
+}
+
 /// A base URL whose path ends with `/`, so relative paths join below it, not beside it.
 fn directory(mut url: Url) -> Url {
     if !url.path().ends_with('/') {
@@ -76,6 +102,7 @@ impl Application {
             None => Url::parse(&format!("http://{address}/"))?,
         };
         let site_url = settings.site_url.clone().map(directory).unwrap_or_else(|| public_url.clone());
+        let origins = allowed_origins(&public_url, &site_url, settings.cors_origins.as_deref());
 
         let mut gateways: Vec<Arc<dyn PaymentGateway>> = Vec::new();
         let mut hosted_page = None;
@@ -105,6 +132,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             let hosted_page = hosted_page.clone();
             App::new()
+                .wrap(cors(&origins))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .configure(routes::configure)

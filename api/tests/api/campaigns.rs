@@ -6,6 +6,7 @@ on_both_databases!(
     totals_start_at_zero_with_an_etag_and_cache_rules,
     a_matching_etag_gets_304_without_a_body,
     an_unknown_campaign_is_a_404_problem,
+    pages_on_the_sites_origin_may_poll_the_totals_and_others_may_not,
 );
 
 async fn campaigns_are_listed_from_the_site_config(app: TestApp) {
@@ -58,4 +59,26 @@ async fn an_unknown_campaign_is_a_404_problem(app: TestApp) {
     let problem: serde_json::Value = response.json().await.unwrap();
     assert_eq!(problem["status"], 404);
     assert!(problem["detail"].as_str().unwrap().contains("nope"));
+}
+
+async fn pages_on_the_sites_origin_may_poll_the_totals_and_others_may_not(app: TestApp) {
+    let totals = app.at("/api/v1/campaigns/water/totals");
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, totals.clone())
+        .header("origin", "https://site.test")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "if-none-match")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://site.test");
+
+    let from_site = app.client.get(totals.clone()).header("origin", "https://site.test").send().await.unwrap();
+    assert_eq!(from_site.headers()["access-control-allow-origin"], "https://site.test");
+    assert!(from_site.headers()["access-control-expose-headers"].to_str().unwrap().to_lowercase().contains("etag"));
+
+    let from_elsewhere = app.client.get(totals).header("origin", "https://evil.test").send().await.unwrap();
+    assert!(from_elsewhere.headers().get("access-control-allow-origin").is_none());
 }
