@@ -418,6 +418,16 @@ async fn the_home_page_totals_follow_a_gift_made_in_another_window() {
     browser.open("/").await;
     let home = browser.client.window().await.unwrap();
     assert_eq!(browser.text("[data-raised]").await, "$0");
+    // Cumulative layout shift from now on: the live update must not move the page.
+    let observing = browser
+        .script(
+            "window.layoutShift = 0;
+             new PerformanceObserver(list => list.getEntries().forEach(e => { window.layoutShift += e.value; }))
+               .observe({ type: 'layout-shift' });
+             return PerformanceObserver.supportedEntryTypes.includes('layout-shift');",
+        )
+        .await;
+    assert_eq!(observing, json!(true), "Chromium reports layout shifts");
 
     let other = browser.client.new_window(false).await.unwrap();
     browser.client.switch_to_window(other.handle).await.unwrap();
@@ -431,6 +441,7 @@ async fn the_home_page_totals_follow_a_gift_made_in_another_window() {
     browser.client.switch_to_window(home).await.unwrap();
     wait_for_text(&browser, "[data-raised]", "$50").await;
     assert_eq!(browser.text("[data-donors]").await, "1");
+    assert_eq!(browser.script("return window.layoutShift").await, json!(0), "the update shifted the layout");
     let width = browser.script("return document.querySelector('[data-bar]').style.width").await;
     assert_ne!(width, "0%", "the bar moved");
     browser.close().await;
