@@ -36,7 +36,7 @@ impl AppState {
             DonationStatus::Succeeded => ResultPage::ThankYou,
             _ => ResultPage::Failed,
         };
-        below(&self.site_url, &self.campaigns.result_path(&donation.campaign, donation.lang.as_str(), page))
+        below(&self.site_url, &self.campaigns.result_path(donation.campaign.as_str(), donation.lang.as_str(), page))
     }
 }
 

@@ -35,9 +35,9 @@ pub struct NewDonation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Donation {
     pub id: DonationId,
-    pub campaign: String,
+    pub campaign: CampaignSlug,
     pub amount: AmountMinor,
-    pub currency: String,
+    pub currency: Currency,
     pub status: DonationStatus,
     pub lang: Language,
     pub gateway: String,
@@ -60,7 +60,7 @@ pub struct PaymentEvent {
     pub donation_id: DonationId,
     pub outcome: Outcome,
     pub amount: AmountMinor,
-    pub currency: String,
+    pub currency: Currency,
     pub gateway_reference: Option<String>,
 }
 
@@ -178,7 +178,7 @@ enum Decision {
 }
 
 fn decide(donation: &Donation, event: &PaymentEvent) -> Decision {
-    if donation.amount != event.amount || !donation.currency.eq_ignore_ascii_case(&event.currency) {
+    if donation.amount != event.amount || donation.currency != event.currency {
         return Decision::Refuse(RefusalReason::AmountMismatch);
     }
     match donation.status.apply(event.outcome, donation.amount.get()) {
@@ -221,8 +221,8 @@ impl TryFrom<DonationRow> for Donation {
             id: DonationId::parse(&row.id).map_err(|_| corrupt("id"))?,
             amount: AmountMinor::parse(row.amount_minor).map_err(|_| corrupt("amount"))?,
             status: DonationStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
-            campaign: row.campaign,
-            currency: row.currency,
+            currency: Currency::parse(&row.currency).map_err(|_| corrupt("currency"))?,
+            campaign: CampaignSlug::stored(row.campaign),
             lang: Language::stored(row.lang),
             gateway: row.gateway,
             checkout_url: row.checkout_url,

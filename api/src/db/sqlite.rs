@@ -155,7 +155,7 @@ impl Store for SqliteStore {
                     "UPDATE campaigns SET raised_minor = raised_minor + ?2, donors = donors + ?3, version = version + 1 \
                      WHERE slug = ?1",
                 )
-                .bind(&donation.campaign)
+                .bind(donation.campaign.as_str())
                 .bind(raised_delta)
                 .bind(donors_delta)
                 .execute(&mut *tx)

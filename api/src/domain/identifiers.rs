@@ -27,6 +27,11 @@ impl CampaignSlug {
         Ok(Self(slug.to_string()))
     }
 
+    /// A slug read back from our own database; its campaign may since have left the config.
+    pub fn stored(slug: String) -> Self {
+        Self(slug)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

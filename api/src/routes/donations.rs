@@ -178,7 +178,7 @@ fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppSta
 
 /// A retried request must be the same request; reusing a key for another gift is a client bug.
 fn check_same_request(existing: &Donation, new: &NewDonation) -> Result<(), ApiError> {
-    if existing.campaign != new.campaign.as_str() || existing.amount != new.amount {
+    if existing.campaign != new.campaign || existing.amount != new.amount {
         return Err(ApiError::Conflict("This idempotency key was already used for a different donation.".into()));
     }
     Ok(())

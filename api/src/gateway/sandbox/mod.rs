@@ -12,7 +12,7 @@ use url::Url;
 
 use super::{Checkout, CheckoutRequest, GatewayError, Notification, PaymentGateway};
 use crate::db::PaymentEvent;
-use crate::domain::{AmountMinor, DonationId, GatewayEventId, Outcome};
+use crate::domain::{AmountMinor, Currency, DonationId, GatewayEventId, Outcome};
 
 pub const NAME: &str = "sandbox";
 
@@ -114,7 +114,7 @@ impl PaymentGateway for SandboxGateway {
             donation_id: DonationId::parse(field("merchant_reference")?).map_err(malformed)?,
             outcome: PaymentStatus::parse(field("status")?)?.outcome(),
             amount: AmountMinor::parse(field("amount_minor")?.parse().map_err(malformed)?).map_err(malformed)?,
-            currency: field("currency")?.to_string(),
+            currency: Currency::parse(field("currency")?).map_err(malformed)?,
             gateway_reference: Some(payment_id.to_string()),
         })
     }
@@ -129,7 +129,7 @@ impl PaymentGateway for SandboxGateway {
             donation_id: DonationId::parse(&body.merchant_reference).map_err(malformed)?,
             outcome: body.status.outcome(),
             amount: AmountMinor::parse(body.amount_minor).map_err(malformed)?,
-            currency: body.currency,
+            currency: Currency::parse(&body.currency).map_err(malformed)?,
             gateway_reference: Some(body.payment_id),
         })
     }
