@@ -18,6 +18,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("the request is not signed by the gateway")]
     BadSignature(#[source] GatewayError),
     #[error("the service is briefly unavailable; please try again in a moment")]
@@ -54,6 +56,7 @@ impl ApiError {
             Self::Invalid(_) => "Invalid request",
             Self::NotFound(_) => "Not found",
             Self::Conflict(_) => "Conflict",
+            Self::TooManyRequests(_) => "Too many requests",
             Self::BadSignature(_) => "Bad signature",
             Self::Unavailable(_) => "Service unavailable",
             Self::Unexpected(_) => "Internal error",
@@ -68,6 +71,15 @@ impl ApiError {
             }
             Self::BadSignature(cause) => tracing::warn!(error = %cause, "refused an unsigned or stale gateway message"),
             _ => {}
+        }
+    }
+
+    /// Seconds a client should wait before trying again, where waiting helps.
+    fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            Self::Unavailable(_) => Some("2"),
+            Self::TooManyRequests(_) => Some("3600"),
+            _ => None,
         }
     }
 
@@ -91,6 +103,7 @@ impl ResponseError for ApiError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,8 +121,8 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
-        if matches!(self, Self::Unavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, "2"));
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds));
         }
         response.json(body)
     }
@@ -142,8 +155,8 @@ impl ResponseError for BrowserError {
             },
         );
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self.0, ApiError::Unavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, "2"));
+        if let Some(seconds) = self.0.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds));
         }
         response.content_type(ContentType::html()).body(html)
     }

@@ -1,15 +1,18 @@
 //! The donations API: totals from memory, donations into storage, payments through gateways.
 //! See ARCHITECTURE.md for the map; `startup::Application` is the entry point.
 
+mod clicks;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+mod rate_limit;
 mod routes;
 pub mod settings;
 pub mod startup;
 mod state;
 pub mod totals;
+mod visitors;
 
 pub use settings::Settings;
 pub use startup::{Application, StartupError};

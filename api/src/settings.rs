@@ -43,6 +43,14 @@ pub struct Settings {
     pub client_request_timeout_ms: u64,
     #[serde(default)]
     pub workers: Option<usize>,
+    /// How long a followed share link is credited with the visitor's donation (last touch wins).
+    pub referral_window_days: u64,
+    /// How often batched referral clicks are written.
+    pub click_flush_ms: u64,
+    /// Repeated clicks by one visitor on one link within this time count once.
+    pub click_dedupe_minutes: u64,
+    /// Share links one visitor may create per hour.
+    pub referral_creations_per_hour: u32,
     /// Connections per worker at most (actix's `max_connections`).
     pub max_connections_per_worker: usize,
     /// How long a stopping server lets requests in flight finish.
@@ -88,6 +96,10 @@ impl Settings {
             .and_then(|b| b.set_default("max_connections_per_worker", 25_000))
             .and_then(|b| b.set_default("serve_sandbox_page", false))
             .and_then(|b| b.set_default("shutdown_timeout_seconds", 30))
+            .and_then(|b| b.set_default("referral_window_days", 30))
+            .and_then(|b| b.set_default("click_flush_ms", 1000))
+            .and_then(|b| b.set_default("click_dedupe_minutes", 30))
+            .and_then(|b| b.set_default("referral_creations_per_hour", 10))
             .expect("static defaults are valid")
     }
 }

@@ -13,21 +13,26 @@ use campaigns::{CampaignError, Campaigns};
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
-use crate::db::{self, DbError};
+use crate::clicks::ClickCounter;
+use crate::db::{self, DbError, Store};
 use crate::gateway::sandbox::SandboxGateway;
 use crate::gateway::sandbox::hosted_page::{self, HostedPage};
 use crate::gateway::{Gateways, PaymentGateway};
+use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::totals::TotalsCache;
+use crate::visitors::VisitorKeys;
 
 pub struct Application {
     port: u16,
     public_url: Url,
     server: Server,
     totals: TotalsCache,
-    refresher: tokio::task::JoinHandle<()>,
+    store: Arc<dyn Store>,
+    clicks: Arc<ClickCounter>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,9 +126,15 @@ impl Application {
         }
 
         let refresher = totals.spawn_refresher(store.clone(), Duration::from_millis(settings.totals_refresh_ms));
+        let clicks = Arc::new(ClickCounter::new(Duration::from_secs(settings.click_dedupe_minutes * 60)));
+        let flusher = clicks.spawn_flusher(store.clone(), Duration::from_millis(settings.click_flush_ms));
         let state = web::Data::new(AppState {
             campaigns,
-            store,
+            clicks: clicks.clone(),
+            visitors: VisitorKeys::new(),
+            referral_limiter: RateLimiter::new(settings.referral_creations_per_hour, Duration::from_secs(3600)),
+            referral_window: Duration::from_secs(settings.referral_window_days * 86_400),
+            store: store.clone(),
             totals: totals.clone(),
             gateways: Gateways::new(gateways),
             public_url: public_url.clone(),
@@ -154,7 +165,15 @@ impl Application {
             .listen(listener)
             .map_err(|source| StartupError::Bind { address: address.to_string(), source })?
             .run();
-        Ok(Self { port: address.port(), public_url, server, totals, refresher })
+        Ok(Self {
+            port: address.port(),
+            public_url,
+            server,
+            totals,
+            store,
+            clicks,
+            background: vec![refresher, flusher],
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -171,10 +190,22 @@ impl Application {
         self.totals.clone()
     }
 
-    /// Serves until the process is told to stop (SIGINT, SIGTERM), then drains connections.
+    /// Stops the server from elsewhere (tests); `graceful` lets requests in flight finish.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the process is told to stop (SIGINT, SIGTERM), then drains connections and
+    /// writes the referral clicks still counted only in memory.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.refresher.abort();
+        for task in &self.background {
+            task.abort();
+        }
+        match self.clicks.flush(self.store.as_ref()).await {
+            Ok(codes) => tracing::info!(codes, "referral clicks written at shutdown"),
+            Err(error) => tracing::error!(%error, "referral clicks could not be written at shutdown"),
+        }
         result
     }
 }

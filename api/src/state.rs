@@ -5,14 +5,21 @@ use std::sync::Arc;
 use campaigns::{Campaigns, ResultPage};
 use url::Url;
 
+use crate::clicks::ClickCounter;
 use crate::db::{Donation, Store};
 use crate::domain::DonationStatus;
 use crate::error::ApiError;
 use crate::gateway::Gateways;
+use crate::rate_limit::RateLimiter;
 use crate::totals::TotalsCache;
+use crate::visitors::VisitorKeys;
 
 pub struct AppState {
     pub campaigns: Campaigns,
+    pub clicks: Arc<ClickCounter>,
+    pub visitors: VisitorKeys,
+    pub referral_limiter: RateLimiter,
+    pub referral_window: std::time::Duration,
     pub store: Arc<dyn Store>,
     pub totals: TotalsCache,
     pub gateways: Gateways,
@@ -37,6 +44,17 @@ impl AppState {
             _ => ResultPage::Failed,
         };
         below(&self.site_url, &self.campaigns.result_path(donation.campaign.as_str(), donation.lang.as_str(), page))
+    }
+}
+
+impl AppState {
+    /// A visitor's anonymous key for `purpose` (the same browser gets different keys for
+    /// different purposes, so no two tables can be joined on it).
+    pub fn visitor(&self, request: &actix_web::HttpRequest, purpose: &str) -> crate::visitors::VisitorKey {
+        let connection = request.connection_info();
+        let address = connection.realip_remote_addr().unwrap_or_default();
+        let agent = request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        self.visitors.key(&[purpose, address, agent])
     }
 }
 

@@ -12,7 +12,7 @@ use campaigns::Campaigns;
 
 use crate::domain::{
     AmountMinor, CampaignSlug, Currency, DisplayName, DonationId, DonationStatus, GatewayEventId, IdempotencyKey,
-    Language, Outcome, Transition,
+    Language, Outcome, ReferralCode, Transition,
 };
 
 pub use postgres::PostgresStore;
@@ -30,6 +30,8 @@ pub struct NewDonation {
     pub idempotency_key: Option<IdempotencyKey>,
     pub display_name: Option<DisplayName>,
     pub anonymous: bool,
+    /// The share link the donor came through; stored only if it exists for this campaign.
+    pub referral: Option<ReferralCode>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +84,27 @@ pub enum EventResult {
 pub enum RefusalReason {
     AmountMismatch,
     NotAllowedFromStatus,
+}
+
+/// A share code a supporter asks for.
+#[derive(Debug, Clone)]
+pub struct NewReferralCode {
+    pub code: ReferralCode,
+    pub campaign: CampaignSlug,
+    pub display_name: Option<DisplayName>,
+    /// Whether the supporter agreed to appear on the campaign's public leaderboard.
+    pub leaderboard: bool,
+}
+
+/// What a share link has done so far.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReferralStats {
+    pub code: String,
+    pub campaign: String,
+    pub clicks: i64,
+    /// Succeeded donations made through the link (refunded ones no longer count).
+    pub donations: i64,
+    pub raised_minor: i64,
 }
 
 /// A gateway event as recorded, with what applying it did.
@@ -140,6 +163,11 @@ pub trait Store: Send + Sync {
     /// campaign total change commit together or not at all.
     async fn apply_event(&self, event: &PaymentEvent) -> Result<EventResult, DbError>;
     async fn campaign_totals(&self) -> Result<Vec<CampaignTotals>, DbError>;
+    /// Stores a new share code; `false` when the code is taken already.
+    async fn create_referral_code(&self, code: &NewReferralCode) -> Result<bool, DbError>;
+    /// Adds batched click counts in one transaction; unknown codes are skipped.
+    async fn add_referral_clicks(&self, clicks: &[(ReferralCode, u64)]) -> Result<(), DbError>;
+    async fn referral_stats(&self, code: &ReferralCode) -> Result<Option<ReferralStats>, DbError>;
     /// Every event received about a donation, oldest first, for review and tests.
     async fn payment_events(&self, donation: &DonationId) -> Result<Vec<StoredEvent>, DbError>;
     async fn ping(&self) -> Result<(), DbError>;
@@ -254,6 +282,13 @@ impl From<TotalsRow> for CampaignTotals {
         }
     }
 }
+
+/// Clicks and succeeded donations of one code; `CAST` keeps PostgreSQL's `SUM` an integer.
+const REFERRAL_STATS: &str = "SELECT r.code, r.campaign, r.clicks, \
+     CAST(COALESCE(SUM(CASE WHEN d.status = 'succeeded' THEN 1 ELSE 0 END), 0) AS BIGINT) AS donations, \
+     CAST(COALESCE(SUM(CASE WHEN d.status = 'succeeded' THEN d.amount_minor ELSE 0 END), 0) AS BIGINT) AS raised_minor \
+     FROM referral_codes r LEFT JOIN donations d ON d.referral_code = r.code \
+     WHERE r.code = $1 GROUP BY r.code, r.campaign, r.clicks";
 
 const DONATION_COLUMNS: &str =
     "id, campaign, amount_minor, currency, status, lang, gateway, checkout_url, display_name, anonymous";

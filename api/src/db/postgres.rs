@@ -9,9 +9,10 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
     CampaignTotals, DONATION_COLUMNS, DbError, Decision, Donation, DonationRow, EventResult, Inserted, NewDonation,
-    PaymentEvent, Store, StoredEvent, TotalsRow, check_currency, decide,
+    NewReferralCode, PaymentEvent, REFERRAL_STATS, ReferralStats, Store, StoredEvent, TotalsRow, check_currency,
+    decide,
 };
-use crate::domain::DonationId;
+use crate::domain::{DonationId, ReferralCode};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -59,7 +60,8 @@ impl Store for PostgresStore {
     async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError> {
         let result = sqlx::query(
             "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
-             display_name, anonymous) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9) \
+             display_name, anonymous, referral_code) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, \
+             (SELECT code FROM referral_codes WHERE code = $10 AND campaign = $2)) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(donation.id.as_str())
@@ -71,6 +73,7 @@ impl Store for PostgresStore {
         .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
         .bind(donation.display_name.as_ref().map(|n| n.as_str()))
         .bind(donation.anonymous)
+        .bind(donation.referral.as_ref().map(|c| c.as_str()))
         .execute(&self.pool)
         .await?;
         if result.rows_affected() == 1 {
@@ -176,6 +179,38 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn create_referral_code(&self, code: &NewReferralCode) -> Result<bool, DbError> {
+        let result = sqlx::query(
+            "INSERT INTO referral_codes (code, campaign, display_name, leaderboard) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(code.code.as_str())
+        .bind(code.campaign.as_str())
+        .bind(code.display_name.as_ref().map(|n| n.as_str()))
+        .bind(code.leaderboard)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(name = "db.add_referral_clicks", skip_all, fields(codes = clicks.len()))]
+    async fn add_referral_clicks(&self, clicks: &[(ReferralCode, u64)]) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for (code, count) in clicks {
+            sqlx::query("UPDATE referral_codes SET clicks = clicks + $2 WHERE code = $1")
+                .bind(code.as_str())
+                .bind(i64::try_from(*count).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn referral_stats(&self, code: &ReferralCode) -> Result<Option<ReferralStats>, DbError> {
+        Ok(sqlx::query_as(REFERRAL_STATS).bind(code.as_str()).fetch_optional(&self.pool).await?)
     }
 
     async fn payment_events(&self, donation: &DonationId) -> Result<Vec<StoredEvent>, DbError> {

@@ -11,9 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use super::{
     CampaignTotals, DONATION_COLUMNS, DbError, Decision, Donation, DonationRow, EventResult, Inserted, NewDonation,
-    PaymentEvent, Store, StoredEvent, TotalsRow, check_currency, decide,
+    NewReferralCode, PaymentEvent, REFERRAL_STATS, ReferralStats, Store, StoredEvent, TotalsRow, check_currency,
+    decide,
 };
-use crate::domain::DonationId;
+use crate::domain::{DonationId, ReferralCode};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -67,7 +68,8 @@ impl Store for SqliteStore {
     async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError> {
         let result = sqlx::query(
             "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
-             display_name, anonymous) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9) \
+             display_name, anonymous, referral_code) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, \
+             (SELECT code FROM referral_codes WHERE code = ?10 AND campaign = ?2)) \
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(donation.id.as_str())
@@ -79,6 +81,7 @@ impl Store for SqliteStore {
         .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
         .bind(donation.display_name.as_ref().map(|n| n.as_str()))
         .bind(donation.anonymous)
+        .bind(donation.referral.as_ref().map(|c| c.as_str()))
         .execute(&self.writer)
         .await?;
         if result.rows_affected() == 1 {
@@ -184,6 +187,41 @@ impl Store for SqliteStore {
         .fetch_all(&self.readers)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn create_referral_code(&self, code: &NewReferralCode) -> Result<bool, DbError> {
+        let result = sqlx::query(
+            "INSERT INTO referral_codes (code, campaign, display_name, leaderboard) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(code.code.as_str())
+        .bind(code.campaign.as_str())
+        .bind(code.display_name.as_ref().map(|n| n.as_str()))
+        .bind(code.leaderboard)
+        .execute(&self.writer)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(name = "db.add_referral_clicks", skip_all, fields(codes = clicks.len()))]
+    async fn add_referral_clicks(&self, clicks: &[(ReferralCode, u64)]) -> Result<(), DbError> {
+        let mut tx = self.writer.begin().await?;
+        for (code, count) in clicks {
+            sqlx::query("UPDATE referral_codes SET clicks = clicks + ?2 WHERE code = ?1")
+                .bind(code.as_str())
+                .bind(i64::try_from(*count).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn referral_stats(&self, code: &ReferralCode) -> Result<Option<ReferralStats>, DbError> {
+        Ok(sqlx::query_as(&REFERRAL_STATS.replace("$1", "?1"))
+            .bind(code.as_str())
+            .fetch_optional(&self.readers)
+            .await?)
     }
 
     async fn payment_events(&self, donation: &DonationId) -> Result<Vec<StoredEvent>, DbError> {

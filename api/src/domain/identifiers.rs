@@ -64,6 +64,36 @@ fn printable(b: u8) -> bool {
     b.is_ascii_graphic()
 }
 
+/// A supporter's share code, as in `/r/{code}`: 3 to 32 of a-z, 0-9 and `-`, case-folded so
+/// a code read aloud or retyped still matches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReferralCode(String);
+
+impl ReferralCode {
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let code = text.trim().to_ascii_lowercase();
+        let valid = (3..=32).contains(&code.len())
+            && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !code.starts_with('-')
+            && !code.ends_with('-');
+        if !valid {
+            return Err(ValidationError(
+                "A link code is 3 to 32 letters, digits and dashes, like amina-for-water.".into(),
+            ));
+        }
+        Ok(Self(code))
+    }
+
+    /// A fresh random code for a supporter who did not choose one.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string()[..10].to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A gateway's id of one notification; a second event with the same id changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GatewayEventId(String);
@@ -160,6 +190,15 @@ mod tests {
         assert!(GatewayEventId::parse("evt_123").is_ok());
         assert!(GatewayEventId::parse("has space").is_err());
         assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn referral_codes_are_case_folded_or_refused() {
+        assert_eq!(ReferralCode::parse(" Amina-For-Water ").unwrap().as_str(), "amina-for-water");
+        assert!(ReferralCode::parse(ReferralCode::generate().as_str()).is_ok());
+        for bad in ["ab", "-abc", "abc-", "a b c", "abc/def", "abc%2f", &"a".repeat(33), "héllo"] {
+            assert!(ReferralCode::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

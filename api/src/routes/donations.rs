@@ -12,6 +12,8 @@ use crate::error::ApiError;
 use crate::gateway::CheckoutRequest;
 use crate::state::AppState;
 
+use super::form::{self, FlagField};
+
 /// The request as sent: every field text, checked only when parsed into domain types.
 /// The donate form sends a chosen suggested `amount` and, when the donor typed one,
 /// `other_amount`, which wins; JSON clients send `amount` alone.
@@ -26,6 +28,9 @@ struct DonationRequest {
     display_name: Option<String>,
     #[serde(default)]
     anonymous: Option<FlagField>,
+    /// The share code the page remembered (`ref`); the `/r/` cookie is the fallback.
+    #[serde(default, rename = "ref")]
+    referral: Option<String>,
     #[serde(default)]
     currency: Option<String>,
     #[serde(default)]
@@ -42,23 +47,6 @@ enum AmountField {
     Number(serde_json::Number),
 }
 
-/// A checkbox sends `on` (or its value) when ticked and nothing otherwise; JSON sends a boolean.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum FlagField {
-    Bool(bool),
-    Text(String),
-}
-
-impl FlagField {
-    fn is_set(&self) -> bool {
-        match self {
-            Self::Bool(set) => *set,
-            Self::Text(text) => !matches!(text.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off"),
-        }
-    }
-}
-
 impl AmountField {
     fn text(&self) -> String {
         match self {
@@ -73,11 +61,7 @@ pub async fn create_donation(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+    let is_json = form::is_json(&request);
     match start_donation(&request, &body, is_json, &state).await {
         Ok((id, redirect)) if is_json => Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, redirect.as_str()))
@@ -95,11 +79,7 @@ async fn start_donation(
     is_json: bool,
     state: &AppState,
 ) -> Result<(DonationId, Url), ApiError> {
-    let fields: DonationRequest = if is_json {
-        serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("The JSON body is not a donation: {e}")))?
-    } else {
-        serde_urlencoded::from_bytes(body).map_err(|e| ApiError::Invalid(format!("The form is incomplete: {e}")))?
-    };
+    let fields: DonationRequest = form::parse(body, is_json, "donation")?;
     let new = parse_donation(request, fields, state)?;
     tracing::Span::current().record("campaign", new.campaign.as_str()).record("donation", new.id.as_str());
     let gateway = state
@@ -173,6 +153,7 @@ fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppSta
         idempotency_key,
         display_name: DisplayName::parse(fields.display_name.as_deref())?,
         anonymous: fields.anonymous.as_ref().is_some_and(FlagField::is_set),
+        referral: super::referrals::attributed_code(request, fields.referral.as_deref(), state),
     })
 }
 

@@ -3,8 +3,10 @@
 
 mod campaigns;
 mod donations;
+mod form;
 mod health;
 mod payments;
+mod referrals;
 
 use actix_web::web;
 
@@ -17,5 +19,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/v1/campaigns/{slug}/totals", web::get().to(campaigns::get_totals))
         .route("/api/v1/donations", web::post().to(donations::create_donation))
         .route("/api/v1/payments/{gateway}/return", web::get().to(payments::payment_return))
-        .route("/api/v1/payments/{gateway}/webhook", web::post().to(payments::payment_webhook));
+        .route("/api/v1/payments/{gateway}/webhook", web::post().to(payments::payment_webhook))
+        .route("/api/v1/referrals", web::post().to(referrals::create_referral))
+        .route("/api/v1/referrals/{code}", web::get().to(referrals::get_referral))
+        .route("/r/{code}", web::get().to(referrals::follow_referral));
 }

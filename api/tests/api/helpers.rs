@@ -48,6 +48,8 @@ pub struct TestApp {
     /// A client that does not follow redirects, so tests see each 303.
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    server: actix_web::dev::ServerHandle,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _database: TestDatabase,
 }
 
@@ -61,24 +63,39 @@ pub fn test_settings(database_url: &str, site_config: &std::path::Path) -> Setti
     settings.sandbox_secret = Some(SECRET.to_string().into());
     settings.serve_sandbox_page = true;
     settings.totals_refresh_ms = 100;
+    settings.click_flush_ms = 100;
     settings.site_url = Some(Url::parse("https://site.test/").unwrap());
     settings
 }
 
 /// `None` when PostgreSQL is wanted but absent and `PLEDGE_REQUIRE_SERVICES` is not set.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like `spawn_app`, with settings changed first.
+pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     let database = TestDatabase::create(backend).await?;
-    let app = Application::build(test_settings(&database.url, &config_path("site_config.toml")))
-        .await
-        .expect("the app starts");
+    let mut settings = test_settings(&database.url, &config_path("site_config.toml"));
+    change(&mut settings);
+    let app = Application::build(settings).await.expect("the app starts");
     let url = app.public_url().clone();
-    tokio::spawn(app.run_until_stopped());
+    let server = app.handle();
+    let running = tokio::spawn(app.run_until_stopped());
     let store = api::db::connect(&database.url).await.expect("a second connection to the test database");
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Some(TestApp { url, client, store, _database: database })
+    Some(TestApp { url, client, store, server, running: Some(running), _database: database })
 }
 
 impl TestApp {
+    /// Stops the server as SIGTERM would (gracefully) and waits until it has shut down.
+    pub async fn stop(&mut self) {
+        self.server.stop(true).await;
+        if let Some(running) = self.running.take() {
+            running.await.expect("the server task").expect("a clean shutdown");
+        }
+    }
+
     pub fn database_url(&self) -> &str {
         &self._database.url
     }

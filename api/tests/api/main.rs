@@ -7,4 +7,5 @@ mod campaigns;
 mod donations;
 mod health;
 mod payments;
+mod referrals;
 mod startup;
