@@ -11,7 +11,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use crate::db::{CampaignTotals, Store};
+use crate::db::{CampaignTotals, RecentGift, Store};
+
+/// Gifts in each campaign's recent-gifts feed.
+const RECENT_GIFTS: i64 = 5;
 
 /// One campaign's totals, with the JSON body and ETag computed once per change.
 #[derive(Debug, Clone)]
@@ -31,10 +34,12 @@ struct TotalsBody<'a> {
     currency: &'a str,
     exponent: u8,
     version: i64,
+    /// The latest gifts, newest first; `name` is null for anonymous or unnamed donors.
+    recent: &'a [RecentGift],
 }
 
 impl TotalsEntry {
-    fn new(totals: CampaignTotals) -> Self {
+    fn new(totals: CampaignTotals, recent: &[RecentGift]) -> Self {
         let exponent = campaigns::Currency::parse(&totals.currency).map(|c| c.exponent()).unwrap_or(2);
         let body = serde_json::to_vec(&TotalsBody {
             campaign: &totals.slug,
@@ -44,6 +49,7 @@ impl TotalsEntry {
             currency: &totals.currency,
             exponent,
             version: totals.version,
+            recent,
         })
         .unwrap_or_default();
         let digest = Sha256::digest(&body);
@@ -99,11 +105,22 @@ impl TotalsCache {
     async fn refresh(&self, store: &dyn Store) -> Result<(), crate::db::DbError> {
         let rows = store.campaign_totals().await?;
         let current = self.snapshot.load();
+        let unchanged =
+            |totals: &CampaignTotals| current.campaigns.get(&totals.slug).is_some_and(|e| &e.totals == totals);
+        // The feed changes only when a total does (a gift succeeded or was refunded).
+        let recent = if rows.iter().all(unchanged) { Vec::new() } else { store.recent_gifts(RECENT_GIFTS).await? };
         let campaigns = rows
             .into_iter()
             .map(|totals| {
-                let reused = current.campaigns.get(&totals.slug).filter(|e| e.totals == totals).cloned();
-                (totals.slug.clone(), reused.unwrap_or_else(|| Arc::new(TotalsEntry::new(totals))))
+                let entry = match current.campaigns.get(&totals.slug) {
+                    Some(entry) if entry.totals == totals => entry.clone(),
+                    _ => {
+                        let feed: Vec<RecentGift> =
+                            recent.iter().filter(|g| g.campaign == totals.slug).cloned().collect();
+                        Arc::new(TotalsEntry::new(totals, &feed))
+                    }
+                };
+                (entry.totals.slug.clone(), entry)
             })
             .collect();
         self.snapshot.store(Arc::new(Snapshot { campaigns, refreshed_at: Some(Instant::now()) }));

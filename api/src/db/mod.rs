@@ -107,6 +107,27 @@ pub struct ReferralStats {
     pub raised_minor: i64,
 }
 
+/// A gift as the public may see it: no name unless the donor gave one and did not ask to be
+/// anonymous (decided in SQL, so a hidden name never leaves the database).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct RecentGift {
+    #[serde(skip)]
+    pub campaign: String,
+    pub name: Option<String>,
+    pub amount_minor: i64,
+    /// When it succeeded, RFC 3339 in UTC.
+    pub at: String,
+}
+
+/// One opted-in share link on a campaign's leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct LeaderboardEntry {
+    pub code: String,
+    pub name: Option<String>,
+    pub donations: i64,
+    pub raised_minor: i64,
+}
+
 /// A gateway event as recorded, with what applying it did.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredEvent {
@@ -168,6 +189,10 @@ pub trait Store: Send + Sync {
     /// Adds batched click counts in one transaction; unknown codes are skipped.
     async fn add_referral_clicks(&self, clicks: &[(ReferralCode, u64)]) -> Result<(), DbError>;
     async fn referral_stats(&self, code: &ReferralCode) -> Result<Option<ReferralStats>, DbError>;
+    /// The latest `per_campaign` succeeded gifts of each campaign, newest first.
+    async fn recent_gifts(&self, per_campaign: i64) -> Result<Vec<RecentGift>, DbError>;
+    /// Opted-in share links of a campaign by amount raised, at most `limit`.
+    async fn leaderboard(&self, campaign: &CampaignSlug, limit: i64) -> Result<Vec<LeaderboardEntry>, DbError>;
     /// Every event received about a donation, oldest first, for review and tests.
     async fn payment_events(&self, donation: &DonationId) -> Result<Vec<StoredEvent>, DbError>;
     async fn ping(&self) -> Result<(), DbError>;
@@ -289,6 +314,19 @@ const REFERRAL_STATS: &str = "SELECT r.code, r.campaign, r.clicks, \
      CAST(COALESCE(SUM(CASE WHEN d.status = 'succeeded' THEN d.amount_minor ELSE 0 END), 0) AS BIGINT) AS raised_minor \
      FROM referral_codes r LEFT JOIN donations d ON d.referral_code = r.code \
      WHERE r.code = $1 GROUP BY r.code, r.campaign, r.clicks";
+
+/// `{at}` is the dialect's expression for `updated_at` as RFC 3339 text.
+const RECENT_GIFTS: &str = "SELECT campaign, name, amount_minor, at FROM ( \
+     SELECT campaign, CASE WHEN anonymous THEN NULL ELSE display_name END AS name, amount_minor, {at} AS at, \
+     ROW_NUMBER() OVER (PARTITION BY campaign ORDER BY updated_at DESC, id) AS position \
+     FROM donations WHERE status = 'succeeded') AS recent \
+     WHERE position <= $1 ORDER BY campaign, position";
+
+const LEADERBOARD: &str = "SELECT r.code, r.display_name AS name, \
+     CAST(COUNT(d.id) AS BIGINT) AS donations, CAST(COALESCE(SUM(d.amount_minor), 0) AS BIGINT) AS raised_minor \
+     FROM referral_codes r JOIN donations d ON d.referral_code = r.code AND d.status = 'succeeded' \
+     WHERE r.campaign = $1 AND r.leaderboard \
+     GROUP BY r.code, r.display_name ORDER BY raised_minor DESC, r.code LIMIT $2";
 
 const DONATION_COLUMNS: &str =
     "id, campaign, amount_minor, currency, status, lang, gateway, checkout_url, display_name, anonymous";

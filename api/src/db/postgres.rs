@@ -8,11 +8,11 @@ use campaigns::Campaigns;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
-    CampaignTotals, DONATION_COLUMNS, DbError, Decision, Donation, DonationRow, EventResult, Inserted, NewDonation,
-    NewReferralCode, PaymentEvent, REFERRAL_STATS, ReferralStats, Store, StoredEvent, TotalsRow, check_currency,
-    decide,
+    CampaignTotals, DONATION_COLUMNS, DbError, Decision, Donation, DonationRow, EventResult, Inserted, LEADERBOARD,
+    LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS, REFERRAL_STATS, RecentGift,
+    ReferralStats, Store, StoredEvent, TotalsRow, check_currency, decide,
 };
-use crate::domain::{DonationId, ReferralCode};
+use crate::domain::{CampaignSlug, DonationId, ReferralCode};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -211,6 +211,19 @@ impl Store for PostgresStore {
 
     async fn referral_stats(&self, code: &ReferralCode) -> Result<Option<ReferralStats>, DbError> {
         Ok(sqlx::query_as(REFERRAL_STATS).bind(code.as_str()).fetch_optional(&self.pool).await?)
+    }
+
+    async fn recent_gifts(&self, per_campaign: i64) -> Result<Vec<RecentGift>, DbError> {
+        Ok(sqlx::query_as(
+            &RECENT_GIFTS.replace("{at}", r#"to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#),
+        )
+        .bind(per_campaign)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn leaderboard(&self, campaign: &CampaignSlug, limit: i64) -> Result<Vec<LeaderboardEntry>, DbError> {
+        Ok(sqlx::query_as(LEADERBOARD).bind(campaign.as_str()).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn payment_events(&self, donation: &DonationId) -> Result<Vec<StoredEvent>, DbError> {

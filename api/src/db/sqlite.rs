@@ -10,11 +10,11 @@ use campaigns::Campaigns;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    CampaignTotals, DONATION_COLUMNS, DbError, Decision, Donation, DonationRow, EventResult, Inserted, NewDonation,
-    NewReferralCode, PaymentEvent, REFERRAL_STATS, ReferralStats, Store, StoredEvent, TotalsRow, check_currency,
-    decide,
+    CampaignTotals, DONATION_COLUMNS, DbError, Decision, Donation, DonationRow, EventResult, Inserted, LEADERBOARD,
+    LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS, REFERRAL_STATS, RecentGift,
+    ReferralStats, Store, StoredEvent, TotalsRow, check_currency, decide,
 };
-use crate::domain::{DonationId, ReferralCode};
+use crate::domain::{CampaignSlug, DonationId, ReferralCode};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -221,6 +221,21 @@ impl Store for SqliteStore {
         Ok(sqlx::query_as(&REFERRAL_STATS.replace("$1", "?1"))
             .bind(code.as_str())
             .fetch_optional(&self.readers)
+            .await?)
+    }
+
+    async fn recent_gifts(&self, per_campaign: i64) -> Result<Vec<RecentGift>, DbError> {
+        Ok(sqlx::query_as(&RECENT_GIFTS.replace("{at}", "updated_at").replace("$1", "?1"))
+            .bind(per_campaign)
+            .fetch_all(&self.readers)
+            .await?)
+    }
+
+    async fn leaderboard(&self, campaign: &CampaignSlug, limit: i64) -> Result<Vec<LeaderboardEntry>, DbError> {
+        Ok(sqlx::query_as(&LEADERBOARD.replace("$1", "?1").replace("$2", "?2"))
+            .bind(campaign.as_str())
+            .bind(limit)
+            .fetch_all(&self.readers)
             .await?)
     }
 

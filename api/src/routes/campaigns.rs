@@ -4,6 +4,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
+use crate::domain::CampaignSlug;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -68,6 +69,16 @@ pub async fn get_totals(
 fn matches_etag(if_none_match: Option<&HeaderValue>, etag: &str) -> bool {
     let Some(value) = if_none_match.and_then(|v| v.to_str().ok()) else { return false };
     value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+/// `GET /api/v1/campaigns/{slug}/leaderboard`: the share links that raised most, among those
+/// whose makers agreed to be listed.
+pub async fn get_leaderboard(slug: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let campaign = CampaignSlug::parse(&slug, &state.campaigns).map_err(|e| ApiError::NotFound(e.0))?;
+    let entries = state.store.leaderboard(&campaign, 10).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=10, s-maxage=10, stale-while-revalidate=60"))
+        .json(serde_json::json!({ "campaign": campaign.as_str(), "leaders": entries })))
 }
 
 #[cfg(test)]

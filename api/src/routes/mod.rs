@@ -17,6 +17,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/v1/openapi.json", web::get().to(health::openapi))
         .route("/api/v1/campaigns", web::get().to(campaigns::list_campaigns))
         .route("/api/v1/campaigns/{slug}/totals", web::get().to(campaigns::get_totals))
+        .route("/api/v1/campaigns/{slug}/leaderboard", web::get().to(campaigns::get_leaderboard))
         .route("/api/v1/donations", web::post().to(donations::create_donation))
         .route("/api/v1/payments/{gateway}/return", web::get().to(payments::payment_return))
         .route("/api/v1/payments/{gateway}/webhook", web::post().to(payments::payment_webhook))

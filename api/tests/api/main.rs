@@ -5,6 +5,7 @@ mod helpers;
 
 mod campaigns;
 mod donations;
+mod feed;
 mod health;
 mod payments;
 mod referrals;

@@ -16,7 +16,7 @@ on_both_databases!(
     share_codes_are_validated_unique_and_rate_limited,
 );
 
-async fn create_link(app: &TestApp, code: &str) -> reqwest::Response {
+pub async fn create_link(app: &TestApp, code: &str) -> reqwest::Response {
     app.client
         .post(app.at("/api/v1/referrals"))
         .json(&serde_json::json!({ "campaign": "water", "code": code, "display_name": "Amina", "leaderboard": true }))
@@ -48,7 +48,7 @@ async fn referral(app: &TestApp, code: &str) -> serde_json::Value {
 }
 
 /// Donates with `fields` (and a cookie, if given) and pays on the sandbox page.
-async fn pay(app: &TestApp, fields: &[(&str, &str)], cookie: Option<&str>) -> url::Url {
+pub async fn pay(app: &TestApp, fields: &[(&str, &str)], cookie: Option<&str>) -> url::Url {
     let mut request = app.client.post(app.at("/api/v1/donations")).form(fields);
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
