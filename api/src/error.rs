@@ -20,6 +20,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooManyRequests(String),
+    #[error("this needs a valid admin token")]
+    Unauthorized,
     #[error("the request is not signed by the gateway")]
     BadSignature(#[source] GatewayError),
     #[error("the service is briefly unavailable; please try again in a moment")]
@@ -57,6 +59,7 @@ impl ApiError {
             Self::NotFound(_) => "Not found",
             Self::Conflict(_) => "Conflict",
             Self::TooManyRequests(_) => "Too many requests",
+            Self::Unauthorized => "Unauthorized",
             Self::BadSignature(_) => "Bad signature",
             Self::Unavailable(_) => "Service unavailable",
             Self::Unexpected(_) => "Internal error",
@@ -104,6 +107,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,6 +127,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, seconds));
+        }
+        if matches!(self, Self::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         response.json(body)
     }

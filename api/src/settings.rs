@@ -28,6 +28,9 @@ pub struct Settings {
     /// are always allowed.
     #[serde(default)]
     pub cors_origins: Option<String>,
+    /// Bearer token for the admin routes (offline gifts, exports); they answer 404 without one.
+    #[serde(default)]
+    pub admin_token: Option<SecretString>,
     /// Enables the sandbox gateway with this shared secret.
     #[serde(default)]
     pub sandbox_secret: Option<SecretString>,

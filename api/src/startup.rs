@@ -134,6 +134,7 @@ impl Application {
             visitors: VisitorKeys::new(),
             referral_limiter: RateLimiter::new(settings.referral_creations_per_hour, Duration::from_secs(3600)),
             referral_window: Duration::from_secs(settings.referral_window_days * 86_400),
+            admin_token: settings.admin_token.clone(),
             store: store.clone(),
             totals: totals.clone(),
             gateways: Gateways::new(gateways),

@@ -20,6 +20,7 @@ pub struct AppState {
     pub visitors: VisitorKeys,
     pub referral_limiter: RateLimiter,
     pub referral_window: std::time::Duration,
+    pub admin_token: Option<secrecy::SecretString>,
     pub store: Arc<dyn Store>,
     pub totals: TotalsCache,
     pub gateways: Gateways,

@@ -128,6 +128,24 @@ pub struct LeaderboardEntry {
     pub raised_minor: i64,
 }
 
+/// A row of the finance export.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct DonationRecord {
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub campaign: String,
+    pub status: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub gateway: String,
+    pub gateway_reference: Option<String>,
+    pub display_name: Option<String>,
+    pub anonymous: bool,
+    pub referral_code: Option<String>,
+    pub lang: String,
+}
+
 /// A gateway event as recorded, with what applying it did.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredEvent {
@@ -189,6 +207,12 @@ pub trait Store: Send + Sync {
     /// Adds batched click counts in one transaction; unknown codes are skipped.
     async fn add_referral_clicks(&self, clicks: &[(ReferralCode, u64)]) -> Result<(), DbError>;
     async fn referral_stats(&self, code: &ReferralCode) -> Result<Option<ReferralStats>, DbError>;
+    /// Records a gift received outside the gateways (cheque, transfer) as succeeded, with its
+    /// campaign total, in one transaction. A repeated idempotency key returns the first gift
+    /// and counts nothing.
+    async fn record_offline_gift(&self, gift: &NewDonation) -> Result<Donation, DbError>;
+    /// Donations in id order after `after`, at most `limit`: the export reads them page by page.
+    async fn donations_after(&self, after: Option<&str>, limit: i64) -> Result<Vec<DonationRecord>, DbError>;
     /// The latest `per_campaign` succeeded gifts of each campaign, newest first.
     async fn recent_gifts(&self, per_campaign: i64) -> Result<Vec<RecentGift>, DbError>;
     /// Opted-in share links of a campaign by amount raised, at most `limit`.
@@ -327,6 +351,11 @@ const LEADERBOARD: &str = "SELECT r.code, r.display_name AS name, \
      FROM referral_codes r JOIN donations d ON d.referral_code = r.code AND d.status = 'succeeded' \
      WHERE r.campaign = $1 AND r.leaderboard \
      GROUP BY r.code, r.display_name ORDER BY raised_minor DESC, r.code LIMIT $2";
+
+/// `{ts}` is the dialect's expression turning a timestamp column into RFC 3339 text.
+const DONATION_RECORDS: &str = "SELECT id, {ts(created_at)} AS created_at, {ts(updated_at)} AS updated_at, campaign, status, \
+     amount_minor, currency, gateway, gateway_reference, display_name, anonymous, referral_code, lang \
+     FROM donations WHERE id > $1 ORDER BY id LIMIT $2";
 
 const DONATION_COLUMNS: &str =
     "id, campaign, amount_minor, currency, status, lang, gateway, checkout_url, display_name, anonymous";

@@ -10,9 +10,9 @@ use campaigns::Campaigns;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    CampaignTotals, DONATION_COLUMNS, DbError, Decision, Donation, DonationRow, EventResult, Inserted, LEADERBOARD,
-    LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS, REFERRAL_STATS, RecentGift,
-    ReferralStats, Store, StoredEvent, TotalsRow, check_currency, decide,
+    CampaignTotals, DONATION_COLUMNS, DONATION_RECORDS, DbError, Decision, Donation, DonationRecord, DonationRow,
+    EventResult, Inserted, LEADERBOARD, LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS,
+    REFERRAL_STATS, RecentGift, ReferralStats, Store, StoredEvent, TotalsRow, check_currency, decide,
 };
 use crate::domain::{CampaignSlug, DonationId, ReferralCode};
 
@@ -222,6 +222,60 @@ impl Store for SqliteStore {
             .bind(code.as_str())
             .fetch_optional(&self.readers)
             .await?)
+    }
+
+    #[tracing::instrument(name = "db.record_offline_gift", skip_all, fields(donation = gift.id.as_str()))]
+    async fn record_offline_gift(&self, gift: &NewDonation) -> Result<Donation, DbError> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
+             display_name, anonymous) VALUES (?1, ?2, ?3, ?4, 'succeeded', ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(gift.id.as_str())
+        .bind(gift.campaign.as_str())
+        .bind(gift.amount.get())
+        .bind(gift.currency.code())
+        .bind(gift.lang.as_str())
+        .bind(&gift.gateway)
+        .bind(gift.idempotency_key.as_ref().map(|k| k.as_str()))
+        .bind(gift.display_name.as_ref().map(|n| n.as_str()))
+        .bind(gift.anonymous)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            sqlx::query(
+                "UPDATE campaigns SET raised_minor = raised_minor + ?2, donors = donors + 1, version = version + 1 \
+                 WHERE slug = ?1",
+            )
+            .bind(gift.campaign.as_str())
+            .bind(gift.amount.get())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row: DonationRow = sqlx::query_as(&format!(
+            "SELECT {DONATION_COLUMNS} FROM donations WHERE id = ?1 OR idempotency_key = ?2 ORDER BY created_at LIMIT 1"
+        ))
+        .bind(gift.id.as_str())
+        .bind(gift.idempotency_key.as_ref().map(|k| k.as_str()))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.try_into()
+    }
+
+    async fn donations_after(&self, after: Option<&str>, limit: i64) -> Result<Vec<DonationRecord>, DbError> {
+        Ok(sqlx::query_as(
+            &DONATION_RECORDS
+                .replace("{ts(created_at)}", "created_at")
+                .replace("{ts(updated_at)}", "updated_at")
+                .replace("$1", "?1")
+                .replace("$2", "?2"),
+        )
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await?)
     }
 
     async fn recent_gifts(&self, per_campaign: i64) -> Result<Vec<RecentGift>, DbError> {

@@ -1,6 +1,7 @@
 //! The route table's handlers. HTTP concerns only: parse the request into domain types, call
 //! storage or a gateway, shape the response.
 
+mod admin;
 mod campaigns;
 mod donations;
 mod form;
@@ -23,5 +24,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/v1/payments/{gateway}/webhook", web::post().to(payments::payment_webhook))
         .route("/api/v1/referrals", web::post().to(referrals::create_referral))
         .route("/api/v1/referrals/{code}", web::get().to(referrals::get_referral))
-        .route("/r/{code}", web::get().to(referrals::follow_referral));
+        .route("/r/{code}", web::get().to(referrals::follow_referral))
+        .route("/api/v1/admin/donations", web::post().to(admin::record_offline_gift))
+        .route("/api/v1/admin/donations.csv", web::get().to(admin::export_donations));
 }

@@ -14,6 +14,7 @@ use api::{Application, Settings};
 use reqwest::{Response, StatusCode, Url};
 
 pub const SECRET: &str = "test-sandbox-secret";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -64,6 +65,7 @@ pub fn test_settings(database_url: &str, site_config: &std::path::Path) -> Setti
     settings.serve_sandbox_page = true;
     settings.totals_refresh_ms = 100;
     settings.click_flush_ms = 100;
+    settings.admin_token = Some(ADMIN_TOKEN.to_string().into());
     settings.site_url = Some(Url::parse("https://site.test/").unwrap());
     settings
 }

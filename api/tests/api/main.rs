@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin;
 mod campaigns;
 mod donations;
 mod feed;
