@@ -77,7 +77,7 @@ pub async fn get_leaderboard(slug: web::Path<String>, state: web::Data<AppState>
     let campaign = CampaignSlug::parse(&slug, &state.campaigns).map_err(|e| ApiError::NotFound(e.0))?;
     let entries = state.store.leaderboard(&campaign, 10).await?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=10, s-maxage=10, stale-while-revalidate=60"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=0, s-maxage=10"))
         .json(serde_json::json!({ "campaign": campaign.as_str(), "leaders": entries })))
 }
 

@@ -1,6 +1,22 @@
 // Live totals for .progress[data-campaign]: ETag polling, backoff to 60 s, paused while hidden.
 (function(){
 var L=document.documentElement.lang||undefined;
+// Recent gifts (from the totals) and the leaderboard (fetched once) under the progress bar.
+function money(a,n,minor,exp,cur){try{return new Intl.NumberFormat(L,{style:'currency',currency:cur,numberingSystem:a.dataset.nu||'latn',
+ minimumFractionDigits:0,maximumFractionDigits:exp}).formatToParts(minor/Math.pow(10,exp)).map(function(p){return p.type=='currency'&&a.dataset.symbol||p.value}).join('')}
+ catch(e){return String(minor/Math.pow(10,exp))}}
+function row(a,name,text){var li=document.createElement('li'),b=document.createElement('span');
+ li.textContent=(name||a.dataset.anonymous)+' \u00b7 ';b.className='amount-given';b.textContent=text;li.appendChild(b);return li}
+function activity(j){var a=document.querySelector('[data-activity="'+j.campaign+'"]');if(!a||!j.recent)return;
+ var ul=a.querySelector('[data-recent]');ul.textContent='';
+ j.recent.forEach(function(g){ul.appendChild(row(a,g.name,money(a,0,g.amount_minor,j.exponent,j.currency)))});
+ if(j.recent.length)a.hidden=false;
+ if(a.dataset.loaded)return;a.dataset.loaded=1;
+ fetch((a.dataset.api||'')+'/api/v1/campaigns/'+encodeURIComponent(j.campaign)+'/leaderboard').then(function(r){return r.ok?r.json():null}).then(function(b){
+  if(!b||!b.leaders.length)return;var ol=a.querySelector('[data-leaders]');
+  b.leaders.forEach(function(l){ol.appendChild(row(a,l.name||l.code,money(a,0,l.raised_minor,j.exponent,j.currency)))});
+  a.querySelector('[data-leaders-block]').hidden=false;a.hidden=false}).catch(function(){});
+}
 document.querySelectorAll('.progress[data-campaign]').forEach(function(el){
  var d=el.dataset,url=(d.api||'')+'/api/v1/campaigns/'+encodeURIComponent(d.campaign)+'/totals',
   base=Math.max(1,+d.poll||5)*1e3,delay=base,etag='',timer=0,busy=0;
@@ -30,6 +46,7 @@ document.querySelectorAll('.progress[data-campaign]').forEach(function(el){
    return r.json().then(function(j){
     if([j.raised_minor,j.goal_minor,j.donors,j.exponent].some(function(v){return typeof v!='number'}))throw 0;
     apply(j);
+    activity(j);
     etag=tag||'';
    });
   }).then(function(){delay=base},function(){delay=Math.min(delay*2,6e4)}).then(function(){
