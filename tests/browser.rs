@@ -131,6 +131,16 @@ impl Browser {
         }
     }
 
+    /// On the donate page: picks a suggested amount, gives, pays on the sandbox page, and waits
+    /// for the result page at `result_path`.
+    async fn give_and_pay(&self, amount: &str, result_path: &str) {
+        self.find(&format!("label.amount:has(input[value='{amount}'])")).await.click().await.unwrap();
+        self.find("form.donate button[type='submit']").await.click().await.unwrap();
+        self.wait_for_path("/sandbox/pay").await;
+        self.find("button[value='paid']").await.click().await.unwrap();
+        self.wait_for_path(result_path).await;
+    }
+
     /// Presses Tab until the focused element matches `css`; fails after `limit` presses.
     async fn tab_to(&self, css: &str, limit: usize) -> Element {
         for _ in 0..limit {
@@ -299,11 +309,7 @@ async fn a_supporters_share_link_brings_a_gift_that_the_home_page_credits() {
     browser.open("/donate/").await;
     let carried = browser.find("form.donate input[name='ref']").await.prop("value").await.unwrap();
     assert_eq!(carried.as_deref(), Some(code.as_str()), "the donate form carries the code");
-    browser.find("label.amount:has(input[value='25'])").await.click().await.unwrap();
-    browser.find("form.donate button[type='submit']").await.click().await.unwrap();
-    browser.wait_for_path("/sandbox/pay").await;
-    browser.find("button[value='paid']").await.click().await.unwrap();
-    browser.wait_for_path("/thank-you/").await;
+    browser.give_and_pay("25", "/thank-you/").await;
 
     let stats: Value = reqwest::get(browser.served.url.join(&format!("/api/v1/referrals/{code}")).unwrap())
         .await
@@ -387,11 +393,7 @@ async fn arabic_pages_are_laid_out_right_to_left() {
     );
 
     // A gift made from the Arabic pages returns to them, and the live totals keep the digits.
-    browser.find("label.amount:has(input[value='50'])").await.click().await.unwrap();
-    browser.find("form.donate button[type='submit']").await.click().await.unwrap();
-    browser.wait_for_path("/sandbox/pay").await;
-    browser.find("button[value='paid']").await.click().await.unwrap();
-    browser.wait_for_path("/ar/thank-you/").await;
+    browser.give_and_pay("50", "/ar/thank-you/").await;
     wait_for_text(&browser, "[data-raised]", "٥٠").await;
     browser.close().await;
 }
@@ -471,11 +473,7 @@ async fn the_home_page_totals_follow_a_gift_made_in_another_window() {
     let other = browser.client.new_window(false).await.unwrap();
     browser.client.switch_to_window(other.handle).await.unwrap();
     browser.open("/donate/").await;
-    browser.find("label.amount:has(input[value='50'])").await.click().await.unwrap();
-    browser.find("form.donate button[type='submit']").await.click().await.unwrap();
-    browser.wait_for_path("/sandbox/pay").await;
-    browser.find("button[value='paid']").await.click().await.unwrap();
-    browser.wait_for_path("/thank-you/").await;
+    browser.give_and_pay("50", "/thank-you/").await;
 
     browser.client.switch_to_window(home).await.unwrap();
     wait_for_text(&browser, "[data-raised]", "$50").await;
