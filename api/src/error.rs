@@ -47,7 +47,9 @@ impl From<GatewayError> for ApiError {
         match error {
             GatewayError::BadSignature | GatewayError::Stale => Self::BadSignature(error),
             GatewayError::Malformed(message) => Self::Invalid(message),
-            GatewayError::Unavailable(_) => Self::Unavailable(error.into()),
+            // A refusal of our own request is our misconfiguration, but to the caller the
+            // payment service is unavailable all the same.
+            GatewayError::Unavailable(_) | GatewayError::Rejected(_) => Self::Unavailable(error.into()),
         }
     }
 }

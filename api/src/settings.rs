@@ -40,6 +40,54 @@ pub struct Settings {
     /// Serve the sandbox gateway's hosted page from this process (development only).
     #[serde(default)]
     pub serve_sandbox_page: bool,
+    /// Stripe Checkout: the secret API key (`sk_…`) enables it; the webhook signing secret
+    /// (`whsec_…`) is then required.
+    #[serde(default)]
+    pub stripe_secret_key: Option<SecretString>,
+    #[serde(default)]
+    pub stripe_webhook_secret: Option<SecretString>,
+    /// Stripe's API; tests point it at a local server.
+    pub stripe_api_base: Url,
+    /// Amazon Payment Services (redirection): the merchant identifier enables it; the access
+    /// code and both SHA phrases are then required.
+    #[serde(default)]
+    pub aps_merchant_identifier: Option<String>,
+    #[serde(default)]
+    pub aps_access_code: Option<SecretString>,
+    #[serde(default)]
+    pub aps_request_phrase: Option<SecretString>,
+    #[serde(default)]
+    pub aps_response_phrase: Option<SecretString>,
+    /// `sha256` or `sha512`, as set in the APS back office.
+    pub aps_sha_type: String,
+    /// The hosted payment page the donor's browser is posted to.
+    pub aps_page_url: Url,
+    /// The server-to-server API (`CHECK_STATUS`).
+    pub aps_api_url: Url,
+    /// N-Genius (Network International): the API key enables it; the outlet reference is then
+    /// required.
+    #[serde(default)]
+    pub ngenius_api_key: Option<SecretString>,
+    #[serde(default)]
+    pub ngenius_outlet_ref: Option<String>,
+    pub ngenius_api_base: Url,
+    /// How new donations are spread over gateways, e.g. `AED=ngenius:80,aps:20;*=stripe`
+    /// (see `gateway::routing`). Without it the first configured gateway takes everything.
+    #[serde(default)]
+    pub gateway_routes: Option<String>,
+    /// Failover: avoid a gateway when more than this share of recent checkout starts failed…
+    pub failover_max_error_rate: f64,
+    /// …or more than this share of its recent payments were declined…
+    pub failover_max_decline_rate: f64,
+    /// …judged over this many seconds, once there are at least `failover_min_samples`.
+    pub failover_window_seconds: u64,
+    pub failover_min_samples: usize,
+    /// The reconciler asks gateways about donations pending longer than this…
+    pub reconcile_after_seconds: u64,
+    /// …every this many seconds (0 turns it off)…
+    pub reconcile_interval_seconds: u64,
+    /// …and expires those still unpaid after this long (the donor walked away).
+    pub abandon_after_seconds: u64,
     pub totals_refresh_ms: u64,
     /// Keep idle client connections this long; a load balancer in front must time out sooner.
     pub keep_alive_seconds: u64,
@@ -103,6 +151,18 @@ impl Settings {
             .and_then(|b| b.set_default("click_flush_ms", 1000))
             .and_then(|b| b.set_default("click_dedupe_minutes", 30))
             .and_then(|b| b.set_default("referral_creations_per_hour", 10))
+            .and_then(|b| b.set_default("stripe_api_base", "https://api.stripe.com/"))
+            .and_then(|b| b.set_default("aps_sha_type", "sha256"))
+            .and_then(|b| b.set_default("aps_page_url", "https://checkout.payfort.com/FortAPI/paymentPage"))
+            .and_then(|b| b.set_default("aps_api_url", "https://paymentservices.payfort.com/FortAPI/paymentApi"))
+            .and_then(|b| b.set_default("ngenius_api_base", "https://api-gateway.ngenius-payments.com/"))
+            .and_then(|b| b.set_default("failover_max_error_rate", 0.25))
+            .and_then(|b| b.set_default("failover_max_decline_rate", 0.6))
+            .and_then(|b| b.set_default("failover_window_seconds", 300))
+            .and_then(|b| b.set_default("failover_min_samples", 20))
+            .and_then(|b| b.set_default("reconcile_after_seconds", 300))
+            .and_then(|b| b.set_default("reconcile_interval_seconds", 30))
+            .and_then(|b| b.set_default("abandon_after_seconds", 86_400))
             .expect("static defaults are valid")
     }
 }

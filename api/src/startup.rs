@@ -17,7 +17,8 @@ use crate::clicks::ClickCounter;
 use crate::db::{self, DbError, Store};
 use crate::gateway::sandbox::SandboxGateway;
 use crate::gateway::sandbox::hosted_page::{self, HostedPage};
-use crate::gateway::{Gateways, PaymentGateway};
+use crate::gateway::{self, FailoverPolicy, Gateways, Routes, RoutesError};
+use crate::reconcile::Reconciler;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::settings::Settings;
@@ -45,6 +46,10 @@ pub enum StartupError {
     Bind { address: String, source: std::io::Error },
     #[error("no payment gateway is configured: set PLEDGE_SANDBOX_SECRET (development) or a real gateway's keys")]
     NoGateway,
+    #[error("payment gateway settings: {0}")]
+    Gateway(String),
+    #[error(transparent)]
+    Routes(#[from] RoutesError),
     #[error("invalid URL setting: {0}")]
     Url(#[from] url::ParseError),
 }
@@ -109,25 +114,45 @@ impl Application {
         let site_url = settings.site_url.clone().map(directory).unwrap_or_else(|| public_url.clone());
         let origins = allowed_origins(&public_url, &site_url, settings.cors_origins.as_deref());
 
-        let mut gateways: Vec<Arc<dyn PaymentGateway>> = Vec::new();
+        let mut gateways = gateway::configured(&settings).map_err(StartupError::Gateway)?;
         let mut hosted_page = None;
         if let Some(secret) = &settings.sandbox_secret {
             let pay_url = match &settings.sandbox_pay_url {
                 Some(url) => url.clone(),
                 None => public_url.join("sandbox/pay")?,
             };
-            gateways.push(Arc::new(SandboxGateway::new(secret.clone(), pay_url)));
+            gateways.push(Arc::new(SandboxGateway::new(secret.clone(), pay_url, reqwest::Client::new())));
             if settings.serve_sandbox_page {
-                hosted_page = Some(HostedPage { secret: secret.clone(), client: reqwest::Client::new() });
+                hosted_page = Some(HostedPage::new(secret.clone(), reqwest::Client::new()));
             }
         }
         if gateways.is_empty() {
             return Err(StartupError::NoGateway);
         }
+        let names: Vec<&str> = gateways.iter().map(|g| g.name()).collect();
+        let routes = Routes::parse(settings.gateway_routes.as_deref().unwrap_or_default(), &names)?;
+        let policy = FailoverPolicy {
+            window: Duration::from_secs(settings.failover_window_seconds),
+            min_samples: settings.failover_min_samples,
+            max_error_rate: settings.failover_max_error_rate,
+            max_decline_rate: settings.failover_max_decline_rate,
+        };
+        let gateways = Gateways::new(gateways, routes, policy);
 
         let refresher = totals.spawn_refresher(store.clone(), Duration::from_millis(settings.totals_refresh_ms));
         let clicks = Arc::new(ClickCounter::new(Duration::from_secs(settings.click_dedupe_minutes * 60)));
         let flusher = clicks.spawn_flusher(store.clone(), Duration::from_millis(settings.click_flush_ms));
+        let reconciler = (settings.reconcile_interval_seconds > 0).then(|| {
+            Reconciler {
+                store: store.clone(),
+                gateways: gateways.clone(),
+                totals: totals.clone(),
+                every: Duration::from_secs(settings.reconcile_interval_seconds),
+                min_age: Duration::from_secs(settings.reconcile_after_seconds),
+                abandon_after: Duration::from_secs(settings.abandon_after_seconds),
+            }
+            .spawn()
+        });
         let state = web::Data::new(AppState {
             campaigns,
             clicks: clicks.clone(),
@@ -137,7 +162,7 @@ impl Application {
             admin_token: settings.admin_token.clone(),
             store: store.clone(),
             totals: totals.clone(),
-            gateways: Gateways::new(gateways),
+            gateways: gateways.clone(),
             public_url: public_url.clone(),
             site_url,
         });
@@ -173,7 +198,7 @@ impl Application {
             totals,
             store,
             clicks,
-            background: vec![refresher, flusher],
+            background: [Some(refresher), Some(flusher), reconciler].into_iter().flatten().collect(),
         })
     }
 

@@ -7,9 +7,9 @@ use url::Url;
 
 use crate::clicks::ClickCounter;
 use crate::db::{Donation, Store};
-use crate::domain::DonationStatus;
+use crate::domain::{AmountMinor, Currency, DonationId, DonationStatus};
 use crate::error::ApiError;
-use crate::gateway::Gateways;
+use crate::gateway::{CheckoutRequest, Gateways, PaymentGateway};
 use crate::rate_limit::RateLimiter;
 use crate::totals::TotalsCache;
 use crate::visitors::VisitorKeys;
@@ -37,14 +37,37 @@ impl AppState {
         below(&self.public_url, path)
     }
 
-    /// Where a donor goes once the gateway is done: thank-you only once the money is ours,
-    /// the failed page (with a way back) otherwise; in the language they donated in.
-    pub fn result_page(&self, donation: &Donation) -> Result<Url, ApiError> {
+    /// Where a donor goes once the gateway is done: thank-you once the money is ours (or, with
+    /// `processing`, once the gateway has it in hand), the failed page (with a way back)
+    /// otherwise; in the language they donated in.
+    pub fn result_page(&self, donation: &Donation, processing: bool) -> Result<Url, ApiError> {
         let page = match donation.status {
-            DonationStatus::Succeeded => ResultPage::ThankYou,
+            status if status.was_paid() => ResultPage::ThankYou,
+            DonationStatus::Pending if processing => ResultPage::ThankYou,
             _ => ResultPage::Failed,
         };
         below(&self.site_url, &self.campaigns.result_path(donation.campaign.as_str(), donation.lang.as_str(), page))
+    }
+
+    /// What `gateway` needs to start (or rebuild) the payment of a donation.
+    pub fn checkout_request(
+        &self,
+        id: &DonationId,
+        amount: AmountMinor,
+        currency: Currency,
+        lang: &str,
+        gateway: &dyn PaymentGateway,
+    ) -> Result<CheckoutRequest, ApiError> {
+        let name = gateway.name();
+        Ok(CheckoutRequest {
+            donation_id: id.clone(),
+            amount,
+            currency,
+            return_url: self.api_url(&format!("/api/v1/payments/{name}/return"))?,
+            notify_url: self.api_url(&format!("/api/v1/payments/{name}/webhook"))?,
+            forward_url: self.api_url(&format!("/api/v1/payments/{name}/forward/{}", id.as_str()))?,
+            lang: lang.to_string(),
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use campaigns::Campaigns;
 
 use crate::domain::{
     AmountMinor, CampaignSlug, Currency, DisplayName, DonationId, DonationStatus, GatewayEventId, IdempotencyKey,
-    Language, Outcome, ReferralCode, Transition,
+    Language, Outcome, Payment, ReferralCode, Transition,
 };
 
 pub use postgres::PostgresStore;
@@ -41,6 +41,8 @@ pub struct Donation {
     pub amount: AmountMinor,
     pub currency: Currency,
     pub status: DonationStatus,
+    /// Refunded so far, in minor units.
+    pub refunded: i64,
     pub lang: Language,
     pub gateway: String,
     pub checkout_url: Option<String>,
@@ -52,6 +54,14 @@ pub enum Inserted {
     New,
     /// A donation with the same idempotency key exists already.
     Existing(Donation),
+}
+
+/// Where a donation was sent to pay.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckoutRecord<'a> {
+    pub gateway: &'a str,
+    pub gateway_reference: &'a str,
+    pub checkout_url: &'a str,
 }
 
 /// A verified statement from a gateway about one donation's payment.
@@ -83,7 +93,47 @@ pub enum EventResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusalReason {
     AmountMismatch,
+    /// The event came from another gateway than the one the donation was started on.
+    GatewayMismatch,
     NotAllowedFromStatus,
+}
+
+/// A pending donation the reconciler has claimed for a while.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDonation {
+    pub id: DonationId,
+    pub amount: AmountMinor,
+    pub currency: Currency,
+    pub gateway: String,
+    pub gateway_reference: Option<String>,
+    /// How long ago it was created.
+    pub age: std::time::Duration,
+    /// How many times it has been claimed, this time included.
+    pub attempts: i64,
+}
+
+/// What the reconciler asks for: pending donations at least `min_age` old whose lease has run
+/// out, each leased so no other process takes it meanwhile: for `lease` after the first claim,
+/// doubling with every claim after that, at most an hour (a gateway that never answers is not
+/// asked every few seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest {
+    pub min_age: std::time::Duration,
+    pub lease: std::time::Duration,
+    pub limit: i64,
+}
+
+/// An event kept for review: it changed nothing, and somebody should look at why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct ReviewEvent {
+    pub gateway: String,
+    pub event_id: String,
+    pub donation_id: String,
+    pub outcome: String,
+    pub result: String,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub received_at: String,
 }
 
 /// A share code a supporter asks for.
@@ -196,7 +246,9 @@ pub trait Store: Send + Sync {
     async fn sync_campaigns(&self, campaigns: &Campaigns) -> Result<(), DbError>;
     /// Stores a pending donation; durable when this returns.
     async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError>;
-    async fn set_checkout(&self, id: &DonationId, gateway_reference: &str, checkout_url: &str) -> Result<(), DbError>;
+    /// Records the gateway session a donation was sent to (the gateway may differ from the one
+    /// first chosen when it failed over).
+    async fn set_checkout(&self, id: &DonationId, checkout: &CheckoutRecord<'_>) -> Result<(), DbError>;
     async fn donation(&self, id: &DonationId) -> Result<Option<Donation>, DbError>;
     /// Applies a gateway event exactly once: the event record, the status change and the
     /// campaign total change commit together or not at all.
@@ -219,6 +271,10 @@ pub trait Store: Send + Sync {
     async fn leaderboard(&self, campaign: &CampaignSlug, limit: i64) -> Result<Vec<LeaderboardEntry>, DbError>;
     /// Every event received about a donation, oldest first, for review and tests.
     async fn payment_events(&self, donation: &DonationId) -> Result<Vec<StoredEvent>, DbError>;
+    /// Leases pending donations to this process's reconciler (see `ClaimRequest`).
+    async fn claim_pending(&self, request: ClaimRequest) -> Result<Vec<ClaimedDonation>, DbError>;
+    /// The newest events that changed nothing for a reason worth a look, at most `limit`.
+    async fn events_for_review(&self, limit: i64) -> Result<Vec<ReviewEvent>, DbError>;
     async fn ping(&self) -> Result<(), DbError>;
 }
 
@@ -249,26 +305,45 @@ fn check_currency(campaign: &campaigns::Campaign, stored: Option<(String, bool)>
 
 /// What an event does to a stored donation; the same rules for every backend.
 enum Decision {
-    Move { to: DonationStatus, raised_delta: i64, donors_delta: i64 },
+    Move { to: DonationStatus, refunded: i64, raised_delta: i64, donors_delta: i64 },
     Unchanged,
     Refuse(RefusalReason),
 }
 
 fn decide(donation: &Donation, event: &PaymentEvent) -> Decision {
+    if donation.gateway != event.gateway {
+        return Decision::Refuse(RefusalReason::GatewayMismatch);
+    }
     if donation.amount != event.amount || donation.currency != event.currency {
         return Decision::Refuse(RefusalReason::AmountMismatch);
     }
-    match donation.status.apply(event.outcome, donation.amount.get()) {
-        Transition::Move { to, raised_delta, donors_delta } => Decision::Move { to, raised_delta, donors_delta },
+    let payment = Payment { status: donation.status, amount: donation.amount.get(), refunded: donation.refunded };
+    match payment.apply(event.outcome) {
+        Transition::Move { to, refunded, raised_delta, donors_delta } => {
+            Decision::Move { to, refunded, raised_delta, donors_delta }
+        }
         Transition::Unchanged => Decision::Unchanged,
         Transition::Refused => Decision::Refuse(RefusalReason::NotAllowedFromStatus),
     }
 }
 
+/// The refund running total an event reports, for the event log.
+fn refunded_by(event: &PaymentEvent) -> Option<i64> {
+    match event.outcome {
+        Outcome::Refunded { total_refunded } => Some(total_refunded),
+        _ => None,
+    }
+}
+
+/// Results of events kept for review (see `RefusalReason::as_str` and `apply_event`).
+const REVIEW_RESULTS: &str = "('unknown donation', 'refused: amount or currency mismatch', \
+     'refused: from another gateway', 'refused: not allowed from status')";
+
 impl RefusalReason {
     fn as_str(self) -> &'static str {
         match self {
             Self::AmountMismatch => "refused: amount or currency mismatch",
+            Self::GatewayMismatch => "refused: from another gateway",
             Self::NotAllowedFromStatus => "refused: not allowed from status",
         }
     }
@@ -282,6 +357,7 @@ struct DonationRow {
     amount_minor: i64,
     currency: String,
     status: String,
+    refunded_minor: i64,
     lang: String,
     gateway: String,
     checkout_url: Option<String>,
@@ -299,6 +375,7 @@ impl TryFrom<DonationRow> for Donation {
             amount: AmountMinor::parse(row.amount_minor).map_err(|_| corrupt("amount"))?,
             status: DonationStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
             currency: Currency::parse(&row.currency).map_err(|_| corrupt("currency"))?,
+            refunded: row.refunded_minor,
             campaign: CampaignSlug::stored(row.campaign),
             lang: Language::stored(row.lang),
             gateway: row.gateway,
@@ -334,8 +411,8 @@ impl From<TotalsRow> for CampaignTotals {
 
 /// Clicks and succeeded donations of one code; `CAST` keeps PostgreSQL's `SUM` an integer.
 const REFERRAL_STATS: &str = "SELECT r.code, r.campaign, r.clicks, \
-     CAST(COALESCE(SUM(CASE WHEN d.status = 'succeeded' THEN 1 ELSE 0 END), 0) AS BIGINT) AS donations, \
-     CAST(COALESCE(SUM(CASE WHEN d.status = 'succeeded' THEN d.amount_minor ELSE 0 END), 0) AS BIGINT) AS raised_minor \
+     CAST(COALESCE(SUM(CASE WHEN d.status IN ('succeeded', 'disputed') THEN 1 ELSE 0 END), 0) AS BIGINT) AS donations, \
+     CAST(COALESCE(SUM(CASE WHEN d.status IN ('succeeded', 'disputed') THEN d.amount_minor - d.refunded_minor ELSE 0 END), 0) AS BIGINT) AS raised_minor \
      FROM referral_codes r LEFT JOIN donations d ON d.referral_code = r.code \
      WHERE r.code = $1 GROUP BY r.code, r.campaign, r.clicks";
 
@@ -347,8 +424,9 @@ const RECENT_GIFTS: &str = "SELECT campaign, name, amount_minor, at FROM ( \
      WHERE position <= $1 ORDER BY campaign, position";
 
 const LEADERBOARD: &str = "SELECT r.code, r.display_name AS name, \
-     CAST(COUNT(d.id) AS BIGINT) AS donations, CAST(COALESCE(SUM(d.amount_minor), 0) AS BIGINT) AS raised_minor \
-     FROM referral_codes r JOIN donations d ON d.referral_code = r.code AND d.status = 'succeeded' \
+     CAST(COUNT(d.id) AS BIGINT) AS donations, \
+     CAST(COALESCE(SUM(d.amount_minor - d.refunded_minor), 0) AS BIGINT) AS raised_minor \
+     FROM referral_codes r JOIN donations d ON d.referral_code = r.code AND d.status IN ('succeeded', 'disputed') \
      WHERE r.campaign = $1 AND r.leaderboard \
      GROUP BY r.code, r.display_name ORDER BY raised_minor DESC, r.code LIMIT $2";
 
@@ -358,4 +436,33 @@ const DONATION_RECORDS: &str = "SELECT id, {ts(created_at)} AS created_at, {ts(u
      FROM donations WHERE id > $1 ORDER BY id LIMIT $2";
 
 const DONATION_COLUMNS: &str =
-    "id, campaign, amount_minor, currency, status, lang, gateway, checkout_url, display_name, anonymous";
+    "id, campaign, amount_minor, currency, status, refunded_minor, lang, gateway, checkout_url, display_name, anonymous";
+
+/// A claimed donation as both backends return it.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: String,
+    amount_minor: i64,
+    currency: String,
+    gateway: String,
+    gateway_reference: Option<String>,
+    age_seconds: i64,
+    reconcile_attempts: i64,
+}
+
+impl TryFrom<ClaimedRow> for ClaimedDonation {
+    type Error = DbError;
+
+    fn try_from(row: ClaimedRow) -> Result<Self, DbError> {
+        let corrupt = |what: &str| DbError::Corrupt(format!("donation {}: {what}", row.id));
+        Ok(ClaimedDonation {
+            id: DonationId::parse(&row.id).map_err(|_| corrupt("id"))?,
+            amount: AmountMinor::parse(row.amount_minor).map_err(|_| corrupt("amount"))?,
+            currency: Currency::parse(&row.currency).map_err(|_| corrupt("currency"))?,
+            gateway: row.gateway,
+            gateway_reference: row.gateway_reference,
+            age: std::time::Duration::from_secs(u64::try_from(row.age_seconds).unwrap_or(0)),
+            attempts: row.reconcile_attempts,
+        })
+    }
+}

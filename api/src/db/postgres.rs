@@ -8,9 +8,10 @@ use campaigns::Campaigns;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::{
-    CampaignTotals, DONATION_COLUMNS, DONATION_RECORDS, DbError, Decision, Donation, DonationRecord, DonationRow,
+    CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS, DbError, Decision, Donation, DonationRecord, DonationRow,
     EventResult, Inserted, LEADERBOARD, LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS,
-    REFERRAL_STATS, RecentGift, ReferralStats, Store, StoredEvent, TotalsRow, check_currency, decide,
+    REFERRAL_STATS, REVIEW_RESULTS, RecentGift, ReferralStats, ReviewEvent, Store, StoredEvent, TotalsRow,
+    check_currency, decide, refunded_by,
 };
 use crate::domain::{CampaignSlug, DonationId, ReferralCode};
 
@@ -87,14 +88,15 @@ impl Store for PostgresStore {
         Ok(Inserted::Existing(row.try_into()?))
     }
 
-    async fn set_checkout(&self, id: &DonationId, gateway_reference: &str, checkout_url: &str) -> Result<(), DbError> {
+    async fn set_checkout(&self, id: &DonationId, checkout: &CheckoutRecord<'_>) -> Result<(), DbError> {
         sqlx::query(
-            "UPDATE donations SET gateway_reference = $2, checkout_url = $3, \
+            "UPDATE donations SET gateway = $2, gateway_reference = $3, checkout_url = $4, \
              updated_at = now() WHERE id = $1",
         )
         .bind(id.as_str())
-        .bind(gateway_reference)
-        .bind(checkout_url)
+        .bind(checkout.gateway)
+        .bind(checkout.gateway_reference)
+        .bind(checkout.checkout_url)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -113,13 +115,16 @@ impl Store for PostgresStore {
     async fn apply_event(&self, event: &PaymentEvent) -> Result<EventResult, DbError> {
         let mut tx = self.pool.begin().await?;
         let recorded = sqlx::query(
-            "INSERT INTO payment_events (gateway, event_id, donation_id, outcome, result) \
-             VALUES ($1, $2, $3, $4, 'received') ON CONFLICT DO NOTHING",
+            "INSERT INTO payment_events (gateway, event_id, donation_id, outcome, result, amount_minor, currency, \
+             refunded_minor) VALUES ($1, $2, $3, $4, 'received', $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(&event.gateway)
         .bind(event.event_id.as_str())
         .bind(event.donation_id.as_str())
         .bind(event.outcome.as_str())
+        .bind(event.amount.get())
+        .bind(event.currency.code())
+        .bind(refunded_by(event))
         .execute(&mut *tx)
         .await?;
         if recorded.rows_affected() == 0 {
@@ -136,14 +141,15 @@ impl Store for PostgresStore {
             return Ok(EventResult::UnknownDonation);
         };
         let result = match decide(&donation, event) {
-            Decision::Move { to, raised_delta, donors_delta } => {
+            Decision::Move { to, refunded, raised_delta, donors_delta } => {
                 sqlx::query(
-                    "UPDATE donations SET status = $2, gateway_reference = COALESCE($3, gateway_reference), \
-                     updated_at = now() WHERE id = $1",
+                    "UPDATE donations SET status = $2, refunded_minor = $4, \
+                     gateway_reference = COALESCE($3, gateway_reference), updated_at = now() WHERE id = $1",
                 )
                 .bind(donation.id.as_str())
                 .bind(to.as_str())
                 .bind(event.gateway_reference.as_deref())
+                .bind(refunded)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -157,6 +163,7 @@ impl Store for PostgresStore {
                 .await?;
                 record_result(&mut tx, event, to.as_str()).await?;
                 donation.status = to;
+                donation.refunded = refunded;
                 EventResult::Applied(donation)
             }
             Decision::Unchanged => {
@@ -283,6 +290,39 @@ impl Store for PostgresStore {
             "SELECT gateway, event_id, outcome, result FROM payment_events WHERE donation_id = $1 ORDER BY received_at, event_id",
         )
         .bind(donation.as_str())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn claim_pending(&self, request: ClaimRequest) -> Result<Vec<ClaimedDonation>, DbError> {
+        // SKIP LOCKED: processes claiming at the same moment take different donations.
+        let rows: Vec<ClaimedRow> = sqlx::query_as(
+            "UPDATE donations d SET reconcile_attempts = d.reconcile_attempts + 1, \
+             reconcile_after = now() + make_interval(secs => LEAST($2 * power(2, LEAST(d.reconcile_attempts, 12)), 3600)) \
+             FROM (SELECT id FROM donations WHERE status = 'pending' \
+               AND created_at <= now() - make_interval(secs => $1) \
+               AND (reconcile_after IS NULL OR reconcile_after <= now()) \
+               ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) AS due \
+             WHERE d.id = due.id \
+             RETURNING d.id, d.amount_minor, d.currency, d.gateway, d.gateway_reference, \
+             CAST(d.reconcile_attempts AS BIGINT) AS reconcile_attempts, \
+             CAST(EXTRACT(EPOCH FROM now() - d.created_at) AS BIGINT) AS age_seconds",
+        )
+        .bind(request.min_age.as_secs_f64())
+        .bind(request.lease.as_secs_f64())
+        .bind(request.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(ClaimedDonation::try_from).collect()
+    }
+
+    async fn events_for_review(&self, limit: i64) -> Result<Vec<ReviewEvent>, DbError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT gateway, event_id, donation_id, outcome, result, amount_minor, currency, {} AS received_at \
+             FROM payment_events WHERE result IN {REVIEW_RESULTS} ORDER BY payment_events.received_at DESC LIMIT $1",
+            rfc3339("received_at")
+        ))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?)
     }

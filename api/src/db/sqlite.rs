@@ -10,9 +10,10 @@ use campaigns::Campaigns;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    CampaignTotals, DONATION_COLUMNS, DONATION_RECORDS, DbError, Decision, Donation, DonationRecord, DonationRow,
+    CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS, DbError, Decision, Donation, DonationRecord, DonationRow,
     EventResult, Inserted, LEADERBOARD, LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS,
-    REFERRAL_STATS, RecentGift, ReferralStats, Store, StoredEvent, TotalsRow, check_currency, decide,
+    REFERRAL_STATS, REVIEW_RESULTS, RecentGift, ReferralStats, ReviewEvent, Store, StoredEvent, TotalsRow,
+    check_currency, decide, refunded_by,
 };
 use crate::domain::{CampaignSlug, DonationId, ReferralCode};
 
@@ -95,14 +96,15 @@ impl Store for SqliteStore {
         Ok(Inserted::Existing(row.try_into()?))
     }
 
-    async fn set_checkout(&self, id: &DonationId, gateway_reference: &str, checkout_url: &str) -> Result<(), DbError> {
+    async fn set_checkout(&self, id: &DonationId, checkout: &CheckoutRecord<'_>) -> Result<(), DbError> {
         sqlx::query(
-            "UPDATE donations SET gateway_reference = ?2, checkout_url = ?3, \
+            "UPDATE donations SET gateway = ?2, gateway_reference = ?3, checkout_url = ?4, \
              updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
         )
         .bind(id.as_str())
-        .bind(gateway_reference)
-        .bind(checkout_url)
+        .bind(checkout.gateway)
+        .bind(checkout.gateway_reference)
+        .bind(checkout.checkout_url)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -121,13 +123,16 @@ impl Store for SqliteStore {
     async fn apply_event(&self, event: &PaymentEvent) -> Result<EventResult, DbError> {
         let mut tx = self.writer.begin().await?;
         let recorded = sqlx::query(
-            "INSERT INTO payment_events (gateway, event_id, donation_id, outcome, result) \
-             VALUES (?1, ?2, ?3, ?4, 'received') ON CONFLICT DO NOTHING",
+            "INSERT INTO payment_events (gateway, event_id, donation_id, outcome, result, amount_minor, currency, \
+             refunded_minor) VALUES (?1, ?2, ?3, ?4, 'received', ?5, ?6, ?7) ON CONFLICT DO NOTHING",
         )
         .bind(&event.gateway)
         .bind(event.event_id.as_str())
         .bind(event.donation_id.as_str())
         .bind(event.outcome.as_str())
+        .bind(event.amount.get())
+        .bind(event.currency.code())
+        .bind(refunded_by(event))
         .execute(&mut *tx)
         .await?;
         if recorded.rows_affected() == 0 {
@@ -144,14 +149,15 @@ impl Store for SqliteStore {
             return Ok(EventResult::UnknownDonation);
         };
         let result = match decide(&donation, event) {
-            Decision::Move { to, raised_delta, donors_delta } => {
+            Decision::Move { to, refunded, raised_delta, donors_delta } => {
                 sqlx::query(
-                    "UPDATE donations SET status = ?2, gateway_reference = COALESCE(?3, gateway_reference), \
-                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+                    "UPDATE donations SET status = ?2, refunded_minor = ?4, \
+                     gateway_reference = COALESCE(?3, gateway_reference), updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
                 )
                 .bind(donation.id.as_str())
                 .bind(to.as_str())
                 .bind(event.gateway_reference.as_deref())
+                .bind(refunded)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -165,6 +171,7 @@ impl Store for SqliteStore {
                 .await?;
                 record_result(&mut tx, event, to.as_str()).await?;
                 donation.status = to;
+                donation.refunded = refunded;
                 EventResult::Applied(donation)
             }
             Decision::Unchanged => {
@@ -298,6 +305,36 @@ impl Store for SqliteStore {
             "SELECT gateway, event_id, outcome, result FROM payment_events WHERE donation_id = ?1 ORDER BY received_at, event_id",
         )
         .bind(donation.as_str())
+        .fetch_all(&self.readers)
+        .await?)
+    }
+
+    async fn claim_pending(&self, request: ClaimRequest) -> Result<Vec<ClaimedDonation>, DbError> {
+        let rows: Vec<ClaimedRow> = sqlx::query_as(
+            "UPDATE donations SET reconcile_attempts = reconcile_attempts + 1, \
+             reconcile_after = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', \
+               printf('+%d seconds', MIN(?2 * (1 << MIN(reconcile_attempts, 12)), 3600))) \
+             WHERE id IN (SELECT id FROM donations WHERE status = 'pending' \
+               AND created_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%d seconds', ?1)) \
+               AND (reconcile_after IS NULL OR reconcile_after <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+               ORDER BY created_at LIMIT ?3) \
+             RETURNING id, amount_minor, currency, gateway, gateway_reference, reconcile_attempts, \
+             CAST((julianday('now') - julianday(created_at)) * 86400 AS INTEGER) AS age_seconds",
+        )
+        .bind(i64::try_from(request.min_age.as_secs()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(request.lease.as_secs()).unwrap_or(i64::MAX))
+        .bind(request.limit)
+        .fetch_all(&self.writer)
+        .await?;
+        rows.into_iter().map(ClaimedDonation::try_from).collect()
+    }
+
+    async fn events_for_review(&self, limit: i64) -> Result<Vec<ReviewEvent>, DbError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT gateway, event_id, donation_id, outcome, result, amount_minor, currency, received_at \
+             FROM payment_events WHERE result IN {REVIEW_RESULTS} ORDER BY received_at DESC LIMIT ?1"
+        ))
+        .bind(limit)
         .fetch_all(&self.readers)
         .await?)
     }

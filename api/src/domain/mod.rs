@@ -8,7 +8,7 @@ mod identifiers;
 
 pub use amount::AmountMinor;
 pub use campaigns::Currency;
-pub use donation::{DonationStatus, Outcome, Transition};
+pub use donation::{DonationStatus, Outcome, Payment, Transition};
 pub use identifiers::{CampaignSlug, DisplayName, DonationId, GatewayEventId, IdempotencyKey, Language, ReferralCode};
 
 /// Why an input was refused, in words a person can act on.

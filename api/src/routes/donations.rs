@@ -6,10 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use url::Url;
 
-use crate::db::{Donation, Inserted, NewDonation};
+use crate::db::{CheckoutRecord, Donation, Inserted, NewDonation};
 use crate::domain::{AmountMinor, CampaignSlug, DisplayName, DonationId, DonationStatus, IdempotencyKey, Language};
 use crate::error::ApiError;
-use crate::gateway::CheckoutRequest;
 use crate::state::AppState;
 
 use super::form::{self, FlagField};
@@ -82,37 +81,50 @@ async fn start_donation(
     let fields: DonationRequest = form::parse(body, is_json, "donation")?;
     let new = parse_donation(request, fields, state)?;
     tracing::Span::current().record("campaign", new.campaign.as_str()).record("donation", new.id.as_str());
-    let gateway = state
-        .gateways
-        .by_name(&new.gateway)
-        .ok_or_else(|| ApiError::Unexpected(format!("gateway {} vanished", new.gateway).into()))?;
-
     let donation_id = match state.store.insert_donation(&new).await? {
         Inserted::New => new.id.clone(),
         Inserted::Existing(existing) => {
             check_same_request(&existing, &new)?;
             if existing.status != DonationStatus::Pending {
                 // Already settled: a retry must not open another payment for it.
-                return Ok((existing.id.clone(), state.result_page(&existing)?));
+                return Ok((existing.id.clone(), state.result_page(&existing, false)?));
             }
             if let Some(url) = existing.checkout_url.as_deref().and_then(|u| Url::parse(u).ok()) {
                 return Ok((existing.id, url));
             }
-            // Stored, but the first attempt never reached the gateway: start it now.
+            // Stored, but the first attempt never reached a gateway: start it now, on the same
+            // gateway first, whose idempotency key (where it has one) makes a race with the
+            // first attempt open one session, not two.
             existing.id
         }
     };
-    let checkout = gateway
-        .start(&CheckoutRequest {
-            donation_id: donation_id.clone(),
-            amount: new.amount,
-            currency: new.currency,
-            return_url: state.api_url(&format!("/api/v1/payments/{}/return", gateway.name()))?,
-            notify_url: state.api_url(&format!("/api/v1/payments/{}/webhook", gateway.name()))?,
-        })
-        .await?;
-    state.store.set_checkout(&donation_id, &checkout.gateway_reference, checkout.redirect_url.as_str()).await?;
-    Ok((donation_id, checkout.redirect_url))
+    let mut candidates = state.gateways.candidates(new.currency);
+    if let Some(position) = candidates.iter().position(|g| g.name() == new.gateway) {
+        candidates[..=position].rotate_right(1);
+    }
+    let mut last_error = None;
+    for gateway in candidates {
+        let request = state.checkout_request(&donation_id, new.amount, new.currency, new.lang.as_str(), gateway.as_ref())?;
+        match gateway.start(&request).await {
+            Ok(checkout) => {
+                state.gateways.record_start(gateway.name(), true);
+                let record = CheckoutRecord {
+                    gateway: gateway.name(),
+                    gateway_reference: &checkout.gateway_reference,
+                    checkout_url: checkout.redirect_url.as_str(),
+                };
+                state.store.set_checkout(&donation_id, &record).await?;
+                return Ok((donation_id, checkout.redirect_url));
+            }
+            Err(error) => {
+                // Fail over: the donor is better served by the next gateway than by an error.
+                state.gateways.record_start(gateway.name(), false);
+                tracing::warn!(gateway = gateway.name(), %error, "checkout could not start");
+                last_error = Some(error);
+            }
+        }
+    }
+    Err(last_error.map_or_else(|| ApiError::Unavailable("no payment gateway takes this currency".into()), Into::into))
 }
 
 fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppState) -> Result<NewDonation, ApiError> {
@@ -141,8 +153,10 @@ fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppSta
         .transpose()?;
     let gateway = state
         .gateways
-        .for_new_donation()
-        .ok_or_else(|| ApiError::Unavailable("no payment gateway is configured".into()))?;
+        .candidates(campaign.currency)
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Unavailable(format!("no payment gateway takes {}", campaign.currency.code()).into()))?;
     Ok(NewDonation {
         id: DonationId::generate(),
         currency: campaign.currency,

@@ -44,6 +44,30 @@ macro_rules! on_both_databases {
     )+};
 }
 
+/// Like `on_both_databases!`, with the settings changed first by `change`:
+/// `on_both_databases_with!(fast_reconciler; name, …);`.
+#[macro_export]
+macro_rules! on_both_databases_with {
+    ($change:ident; $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let app = $crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, super::$change)
+                    .await
+                    .expect("SQLite is always there");
+                super::$name(app).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::spawn_app_with($crate::helpers::Backend::Postgres, super::$change).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )+};
+}
+
 pub struct TestApp {
     pub url: Url,
     /// A client that does not follow redirects, so tests see each 303.

@@ -4,10 +4,13 @@
 mod helpers;
 
 mod admin;
+mod aps;
 mod campaigns;
 mod donations;
 mod feed;
 mod health;
+mod ngenius;
 mod payments;
 mod referrals;
 mod startup;
+mod stripe;

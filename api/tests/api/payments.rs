@@ -3,7 +3,7 @@ use api::gateway::sandbox::protocol::unix_now;
 use api::gateway::sandbox::{NotificationBody, PaymentStatus};
 
 use crate::helpers::{SECRET, TestApp, param};
-use crate::on_both_databases;
+use crate::{on_both_databases, on_both_databases_with};
 
 on_both_databases!(
     paying_moves_the_total_once_though_return_and_notification_both_arrive,
@@ -24,6 +24,7 @@ fn notification(hosted_page: &url::Url, event_id: &str, status: PaymentStatus, a
         status,
         amount_minor,
         currency: "USD".into(),
+        refunded_minor: None,
     }
 }
 
@@ -132,4 +133,147 @@ async fn a_late_failure_never_undoes_a_success(app: TestApp) {
 
     assert_eq!(app.donation(&hosted_page).await.status, DonationStatus::Succeeded);
     assert_eq!(app.stored_totals("water").await.raised_minor, 4000);
+}
+
+on_both_databases!(
+    a_donor_who_goes_back_from_the_gateway_sees_the_failed_page_and_the_gift_stays_open,
+    a_notification_delivered_twice_counts_once,
+    partial_then_full_refunds_take_the_gift_back_out_of_the_total,
+    a_lost_dispute_takes_the_money_back_and_a_won_one_keeps_it,
+    a_refund_heard_before_the_success_counts_what_is_left,
+    an_event_for_an_unknown_donation_is_kept_for_review,
+);
+
+on_both_databases_with!(watchful_reconciler; the_reconciler_settles_a_payment_whose_notification_is_late);
+on_both_databases_with!(impatient_reconciler; the_reconciler_expires_an_abandoned_payment);
+
+/// A reconciler that asks every second about anything pending.
+fn watchful_reconciler(settings: &mut api::Settings) {
+    settings.reconcile_interval_seconds = 1;
+    settings.reconcile_after_seconds = 0;
+}
+
+/// …and gives up on a payment at once.
+fn impatient_reconciler(settings: &mut api::Settings) {
+    watchful_reconciler(settings);
+    settings.abandon_after_seconds = 0;
+}
+
+fn refund(hosted_page: &url::Url, event_id: &str, refunded_minor: i64) -> NotificationBody {
+    NotificationBody { refunded_minor: Some(refunded_minor), ..notification(hosted_page, event_id, PaymentStatus::Refunded, 4000) }
+}
+
+async fn notify(app: &TestApp, body: &NotificationBody) -> String {
+    let response = app.send_notification(body, unix_now(), SECRET).await;
+    assert_eq!(response.status(), 200);
+    response.json::<serde_json::Value>().await.unwrap()["result"].as_str().unwrap().to_string()
+}
+
+async fn a_donor_who_goes_back_from_the_gateway_sees_the_failed_page_and_the_gift_stays_open(app: TestApp) {
+    let hosted_page = app.start_donation(&[("campaign", "water"), ("amount", "40")]).await;
+    let return_url = app.choose_on_hosted_page(&hosted_page, "cancelled").await;
+
+    assert_eq!(app.return_from_gateway(&return_url).await.as_str(), "https://site.test/failed/");
+    let donation = app.donation(&hosted_page).await;
+    assert_eq!(donation.status, DonationStatus::Pending, "no verdict yet: the donor may still pay");
+    assert!(app.events(&donation).await.is_empty());
+}
+
+async fn a_notification_delivered_twice_counts_once(app: TestApp) {
+    let hosted_page = app.start_donation(&[("campaign", "water"), ("amount", "40")]).await;
+    let return_url = app.choose_on_hosted_page(&hosted_page, "paid_twice").await;
+    app.return_from_gateway(&return_url).await;
+
+    let donation = app.donation(&hosted_page).await;
+    // The return, then one notification on record: the copy is recognised, not stored again.
+    app.wait_for_events(&donation, 2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.events(&donation).await.len(), 2);
+    let stored = app.stored_totals("water").await;
+    assert_eq!((stored.raised_minor, stored.donors), (4000, 1));
+}
+
+async fn partial_then_full_refunds_take_the_gift_back_out_of_the_total(app: TestApp) {
+    let hosted_page = app.start_donation(&[("campaign", "water"), ("amount", "40")]).await;
+    assert_eq!(notify(&app, &notification(&hosted_page, "evt_paid", PaymentStatus::Paid, 4000)).await, "applied");
+
+    assert_eq!(notify(&app, &refund(&hosted_page, "evt_refund_1", 1500)).await, "applied");
+    let stored = app.stored_totals("water").await;
+    assert_eq!((stored.raised_minor, stored.donors), (2500, 1), "a partial refund keeps the donor");
+    let donation = app.donation(&hosted_page).await;
+    assert_eq!((donation.status, donation.refunded), (DonationStatus::Succeeded, 1500));
+
+    // An older notice arriving late changes nothing; the full refund takes the rest.
+    assert_eq!(notify(&app, &refund(&hosted_page, "evt_refund_0", 1000)).await, "unchanged");
+    assert_eq!(notify(&app, &refund(&hosted_page, "evt_refund_2", 4000)).await, "applied");
+    let stored = app.stored_totals("water").await;
+    assert_eq!((stored.raised_minor, stored.donors), (0, 0));
+    assert_eq!(app.donation(&hosted_page).await.status, DonationStatus::Refunded);
+
+    assert_eq!(notify(&app, &refund(&hosted_page, "evt_refund_3", 4001)).await, "stored for review");
+}
+
+async fn a_lost_dispute_takes_the_money_back_and_a_won_one_keeps_it(app: TestApp) {
+    let lost = app.start_donation(&[("campaign", "water"), ("amount", "40")]).await;
+    let won = app.start_donation(&[("campaign", "water"), ("amount", "10")]).await;
+    notify(&app, &notification(&lost, "evt_lost_paid", PaymentStatus::Paid, 4000)).await;
+    notify(&app, &notification(&won, "evt_won_paid", PaymentStatus::Paid, 1000)).await;
+
+    notify(&app, &notification(&lost, "evt_lost_open", PaymentStatus::DisputeOpened, 4000)).await;
+    notify(&app, &notification(&won, "evt_won_open", PaymentStatus::DisputeOpened, 1000)).await;
+    assert_eq!(app.stored_totals("water").await.raised_minor, 5000, "disputed money counts until lost");
+    assert_eq!(app.donation(&lost).await.status, DonationStatus::Disputed);
+
+    notify(&app, &notification(&lost, "evt_lost_closed", PaymentStatus::DisputeLost, 4000)).await;
+    notify(&app, &notification(&won, "evt_won_closed", PaymentStatus::DisputeWon, 1000)).await;
+    let stored = app.stored_totals("water").await;
+    assert_eq!((stored.raised_minor, stored.donors), (1000, 1));
+    assert_eq!(app.donation(&lost).await.status, DonationStatus::ChargedBack);
+    assert_eq!(app.donation(&won).await.status, DonationStatus::Succeeded);
+}
+
+async fn a_refund_heard_before_the_success_counts_what_is_left(app: TestApp) {
+    let hosted_page = app.start_donation(&[("campaign", "water"), ("amount", "40")]).await;
+    assert_eq!(notify(&app, &refund(&hosted_page, "evt_refund_first", 1000)).await, "applied");
+    assert_eq!(notify(&app, &notification(&hosted_page, "evt_paid_late", PaymentStatus::Paid, 4000)).await, "unchanged");
+
+    let stored = app.stored_totals("water").await;
+    assert_eq!((stored.raised_minor, stored.donors), (3000, 1));
+}
+
+async fn an_event_for_an_unknown_donation_is_kept_for_review(app: TestApp) {
+    let mut body = notification(&url::Url::parse("https://x.test/?merchant_reference=x").unwrap(), "evt_stray", PaymentStatus::Paid, 4000);
+    body.merchant_reference = api::domain::DonationId::generate().as_str().to_string();
+
+    assert_eq!(notify(&app, &body).await, "unknown donation, stored for review");
+
+    let review = app.store.events_for_review(10).await.unwrap();
+    assert_eq!(review.len(), 1);
+    assert_eq!((review[0].event_id.as_str(), review[0].amount_minor), ("evt_stray", Some(4000)));
+    assert_eq!(app.stored_totals("water").await.raised_minor, 0);
+}
+
+async fn the_reconciler_settles_a_payment_whose_notification_is_late(app: TestApp) {
+    let hosted_page = app.start_donation(&[("campaign", "water"), ("amount", "40")]).await;
+    // Paid at the gateway, but the donor never comes back and the notification is held back:
+    // only the reconciler's question can settle it before the notification arrives.
+    let _ = app.choose_on_hosted_page(&hosted_page, "paid_late").await;
+
+    let donation = app.donation(&hosted_page).await;
+    let events = app.wait_for_events(&donation, 1).await;
+    assert!(events[0].event_id.starts_with("status-"), "{events:?}");
+    assert_eq!(events[0].result, "succeeded");
+    let events = app.wait_for_events(&donation, 2).await;
+    assert_eq!(events[1].result, "unchanged", "the late notification changes nothing: {events:?}");
+    let stored = app.stored_totals("water").await;
+    assert_eq!((stored.raised_minor, stored.donors), (4000, 1));
+}
+
+async fn the_reconciler_expires_an_abandoned_payment(app: TestApp) {
+    let hosted_page = app.start_donation(&[("campaign", "water"), ("amount", "40")]).await;
+
+    let donation = app.donation(&hosted_page).await;
+    let events = app.wait_for_events(&donation, 1).await;
+    assert_eq!(events[0].result, "expired");
+    assert_eq!(app.donation(&hosted_page).await.status, DonationStatus::Expired);
 }

@@ -2,6 +2,10 @@
 //! decline, the signed redirect back to the merchant, and the signed notification it posts to
 //! the merchant's webhook. Mounted by `pledge serve` and by tests; never in production.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
@@ -10,20 +14,79 @@ use url::Url;
 use super::protocol;
 use super::{NotificationBody, PaymentStatus};
 
-/// What the hosted page needs: the shared secret and a client to post notifications with.
+/// How long the "notify late" choice holds its notification back.
+const LATE_NOTIFICATION: Duration = Duration::from_secs(3);
+
+/// What the hosted page needs: the shared secret, a client to post notifications with, and
+/// the payments it has seen, which answer status queries.
 #[derive(Clone)]
 pub struct HostedPage {
-    pub secret: SecretString,
-    pub client: reqwest::Client,
+    secret: SecretString,
+    client: reqwest::Client,
+    payments: Arc<Mutex<HashMap<String, NotificationBody>>>,
+}
+
+impl HostedPage {
+    pub fn new(secret: SecretString, client: reqwest::Client) -> Self {
+        Self { secret, client, payments: Arc::default() }
+    }
+
+    fn remember(&self, payment: &NotificationBody) {
+        self.payments
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(payment.merchant_reference.clone(), payment.clone());
+    }
+
+    fn recall(&self, merchant_reference: &str) -> Option<NotificationBody> {
+        self.payments.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(merchant_reference).cloned()
+    }
 }
 
 pub fn routes(config: &mut web::ServiceConfig, page: HostedPage) {
-    config.service(
-        web::resource("/sandbox/pay")
-            .app_data(web::Data::new(page))
-            .route(web::get().to(show_payment_page))
-            .route(web::post().to(complete_payment)),
-    );
+    let page = web::Data::new(page);
+    config
+        .service(
+            web::resource("/sandbox/pay")
+                .app_data(page.clone())
+                .route(web::get().to(show_payment_page))
+                .route(web::post().to(complete_payment)),
+        )
+        .service(web::resource("/sandbox/status").app_data(page).route(web::get().to(payment_status)));
+}
+
+/// What the donor chose on the hosted page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Choice {
+    Pay,
+    /// Pay, with the notification held back (the return arrives first).
+    PayNotifyLate,
+    /// Pay, with the notification sent twice (gateways deliver at least once).
+    PayNotifyTwice,
+    Decline,
+    /// Leave without paying: back to the merchant with no verdict, and no notification.
+    Abandon,
+}
+
+impl Choice {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "paid" => Self::Pay,
+            "paid_late" => Self::PayNotifyLate,
+            "paid_twice" => Self::PayNotifyTwice,
+            "declined" => Self::Decline,
+            "cancelled" => Self::Abandon,
+            _ => return None,
+        })
+    }
+
+    fn status(self) -> PaymentStatus {
+        match self {
+            Self::Pay | Self::PayNotifyLate | Self::PayNotifyTwice => PaymentStatus::Paid,
+            Self::Decline => PaymentStatus::Declined,
+            Self::Abandon => PaymentStatus::Cancelled,
+        }
+    }
 }
 
 fn refuse(message: &str) -> HttpResponse {
@@ -64,6 +127,10 @@ button{{font:inherit;padding:.6rem 1.2rem;margin:.3rem .5rem 0 0;border-radius:.
 <h1>Sandbox payment</h1><p>A test payment of <strong>{amount}</strong>. No money moves.</p>
 <form method="post" action="/sandbox/pay">{hidden}
 <button class="pay" name="choice" value="paid">Pay</button><button name="choice" value="declined">Decline</button>
+<button name="choice" value="cancelled">Cancel and go back</button>
+<details><summary>Test delivery</summary>
+<button name="choice" value="paid_late">Pay, notify 3 s late</button>
+<button name="choice" value="paid_twice">Pay, notify twice</button></details>
 </form></main></body></html>"#
     );
     HttpResponse::Ok().content_type(ContentType::html()).body(html)
@@ -71,11 +138,10 @@ button{{font:inherit;padding:.6rem 1.2rem;margin:.3rem .5rem 0 0;border-radius:.
 
 async fn complete_payment(page: web::Data<HostedPage>, form: web::Bytes) -> HttpResponse {
     let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(&form).into_owned().collect();
-    let status = match pairs.iter().find(|(k, _)| k == "choice").map(|(_, v)| v.as_str()) {
-        Some("paid") => PaymentStatus::Paid,
-        Some("declined") => PaymentStatus::Declined,
-        _ => return refuse("choose pay or decline"),
+    let Some(choice) = pairs.iter().find(|(k, _)| k == "choice").and_then(|(_, v)| Choice::parse(v)) else {
+        return refuse("choose pay, decline or cancel");
     };
+    let status = choice.status();
     pairs.retain(|(k, _)| k != "choice");
     let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
     let pairs = match verified(&page, &query) {
@@ -98,8 +164,25 @@ async fn complete_payment(page: web::Data<HostedPage>, form: web::Bytes) -> Http
         status,
         amount_minor,
         currency: param(&pairs, "currency").to_string(),
+        refunded_minor: None,
     };
-    tokio::spawn(send_notification(page.get_ref().clone(), notify_url, notification));
+    if choice != Choice::Abandon {
+        page.remember(&notification);
+    }
+    let (delay, copies) = match choice {
+        Choice::Abandon => (Duration::ZERO, 0),
+        Choice::PayNotifyLate => (LATE_NOTIFICATION, 1),
+        Choice::PayNotifyTwice => (Duration::ZERO, 2),
+        Choice::Pay | Choice::Decline => (Duration::ZERO, 1),
+    };
+    for _ in 0..copies {
+        let page = page.get_ref().clone();
+        let (notify_url, notification) = (notify_url.clone(), notification.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            send_notification(page, notify_url, notification).await;
+        });
+    }
 
     let secret = page.secret.expose_secret().as_bytes();
     let back = protocol::sign(
@@ -114,6 +197,24 @@ async fn complete_payment(page: web::Data<HostedPage>, form: web::Bytes) -> Http
     );
     return_url.query_pairs_mut().extend_pairs(back);
     HttpResponse::SeeOther().insert_header((header::LOCATION, return_url.to_string())).finish()
+}
+
+/// Answers a merchant's signed status query with the payment as the gateway knows it, signed
+/// like a notification; 404 when the donor never finished on the hosted page.
+async fn payment_status(request: HttpRequest, page: web::Data<HostedPage>) -> HttpResponse {
+    let pairs = match verified(&page, request.query_string()) {
+        Ok(pairs) => pairs,
+        Err(response) => return *response,
+    };
+    let Some(payment) = page.recall(param(&pairs, "merchant_reference")) else {
+        return HttpResponse::NotFound().content_type(ContentType::plaintext()).body("Sandbox gateway: no such payment\n");
+    };
+    let body = serde_json::to_vec(&payment).unwrap_or_default();
+    let signature = protocol::sign_notification(page.secret.expose_secret().as_bytes(), protocol::unix_now(), &body);
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .insert_header((protocol::SIGNATURE_HEADER, signature))
+        .body(body)
 }
 
 /// Posts the signed notification, retrying a few times as gateways do when a merchant is down.
