@@ -102,6 +102,16 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 /// Like `spawn_app`, with settings changed first.
 pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     let database = TestDatabase::create(backend).await?;
+    Some(spawn_on(database, change).await)
+}
+
+/// Another API process on the same database as `app` (as several nodes share PostgreSQL).
+pub async fn spawn_sibling(app: &TestApp, change: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = TestDatabase { url: app.database_url().to_string(), cleanup: Cleanup::Borrowed };
+    spawn_on(database, change).await
+}
+
+async fn spawn_on(database: TestDatabase, change: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&database.url, &config_path("site_config.toml"));
     change(&mut settings);
     let app = Application::build(settings).await.expect("the app starts");
@@ -110,7 +120,7 @@ pub async fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Settings)
     let running = tokio::spawn(app.run_until_stopped());
     let store = api::db::connect(&database.url).await.expect("a second connection to the test database");
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Some(TestApp { url, client, store, server, running: Some(running), _database: database })
+    TestApp { url, client, store, server, running: Some(running), _database: database }
 }
 
 impl TestApp {
@@ -244,10 +254,12 @@ pub struct TestDatabase {
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, name: String },
+    /// Another test app's database: that app cleans up.
+    Borrowed,
 }
 
 impl TestDatabase {
-    async fn create(backend: Backend) -> Option<Self> {
+    pub async fn create(backend: Backend) -> Option<Self> {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
