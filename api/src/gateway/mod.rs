@@ -17,7 +17,7 @@ use url::Url;
 use crate::db::PaymentEvent;
 use crate::domain::{AmountMinor, Currency, DonationId};
 
-pub use routing::{FailoverPolicy, GatewayHealth, Gateways, Routes, RoutesError};
+pub use routing::{FailoverPolicy, GatewayHealth, Gateways, RouteShare, Routes, RoutesError};
 
 /// What a gateway needs to start a hosted payment.
 #[derive(Debug, Clone)]

@@ -172,6 +172,15 @@ impl Health {
     }
 }
 
+/// A gateway's place in a currency's routing.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RouteShare {
+    pub gateway: String,
+    pub weight: u32,
+    /// False while failover avoids it.
+    pub healthy: bool,
+}
+
 /// The configured gateways, their routing rules and their recent health.
 #[derive(Clone)]
 pub struct Gateways {
@@ -225,6 +234,23 @@ impl Gateways {
         shares.sort_by_key(|(_, weight, healthy)| (!healthy, std::cmp::Reverse(*weight)));
         ordered.extend(shares.into_iter().map(|(g, _, _)| g));
         ordered
+    }
+
+    /// How `currency` is routed now: each gateway's weight and whether it is avoided, in the
+    /// order of the rule (or the configured order without one).
+    pub fn routing(&self, currency: Currency) -> Vec<RouteShare> {
+        let shares: Vec<(&str, u32)> = match self.routes.shares(currency) {
+            Some(shares) => shares.iter().map(|s| (s.gateway.as_str(), s.weight)).collect(),
+            None => self.all.iter().enumerate().map(|(i, g)| (g.name(), u32::from(i == 0))).collect(),
+        };
+        shares
+            .into_iter()
+            .map(|(gateway, weight)| RouteShare {
+                gateway: gateway.to_string(),
+                weight,
+                healthy: self.is_healthy(gateway),
+            })
+            .collect()
     }
 
     pub fn record_start(&self, gateway: &str, ok: bool) {

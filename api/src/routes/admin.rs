@@ -151,3 +151,27 @@ fn csv_rows(rows: &[DonationRecord], with_header: bool) -> Result<web::Bytes, cs
     }
     writer.into_inner().map(web::Bytes::from).map_err(|e| e.into_error().into())
 }
+
+/// `GET /api/v1/admin/payments`: how payments are doing: each gateway's recent record, how each
+/// campaign's currency is routed now (and which gateways failover avoids, and why), and the
+/// latest events kept for review.
+pub async fn payments_health(request: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorize(&request, &state)?;
+    let routing: Vec<_> = state
+        .campaigns
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "campaign": c.slug,
+                "currency": c.currency.code(),
+                "gateways": state.gateways.routing(c.currency),
+            })
+        })
+        .collect();
+    let review = state.store.events_for_review(50).await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(serde_json::json!({
+        "gateways": state.gateways.health(),
+        "routing": routing,
+        "review": review,
+    })))
+}

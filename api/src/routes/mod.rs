@@ -29,5 +29,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/v1/referrals/{code}", web::get().to(referrals::get_referral))
         .route("/r/{code}", web::get().to(referrals::follow_referral))
         .route("/api/v1/admin/donations", web::post().to(admin::record_offline_gift))
-        .route("/api/v1/admin/donations.csv", web::get().to(admin::export_donations));
+        .route("/api/v1/admin/donations.csv", web::get().to(admin::export_donations))
+        .route("/api/v1/admin/payments", web::get().to(admin::payments_health));
 }

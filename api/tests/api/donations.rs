@@ -1,4 +1,5 @@
 use api::domain::DonationStatus;
+use reqwest::StatusCode;
 
 use crate::helpers::{TestApp, location, param};
 use crate::on_both_databases;
@@ -130,4 +131,25 @@ async fn a_typed_amount_wins_over_a_chosen_one_and_the_donor_chooses_how_to_appe
     let plain = app.donation(&chosen).await;
     assert_eq!(plain.amount.get(), 5000);
     assert_eq!((plain.display_name, plain.anonymous), (None, false));
+}
+
+on_both_databases!(a_double_click_opens_one_payment);
+
+async fn a_double_click_opens_one_payment(app: TestApp) {
+    let fields = [("campaign", "water"), ("amount", "25"), ("idempotency_key", "double-click-1")];
+    let (first, second) = tokio::join!(app.post_form(&fields), app.post_form(&fields));
+
+    assert_eq!((first.status(), second.status()), (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER));
+    assert_eq!(location(&first), location(&second), "both clicks lead to the same payment");
+    let export = app
+        .client
+        .get(app.at("/api/v1/admin/donations.csv"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(export.lines().count(), 2, "one header and one donation: {export}");
 }

@@ -7,6 +7,7 @@ mod admin;
 mod aps;
 mod campaigns;
 mod donations;
+mod failover;
 mod feed;
 mod health;
 mod ledger;
