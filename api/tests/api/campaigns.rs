@@ -12,9 +12,10 @@ on_both_databases!(
 async fn campaigns_are_listed_from_the_site_config(app: TestApp) {
     let body: serde_json::Value = app.get("/api/v1/campaigns").await.json().await.unwrap();
     let slugs: Vec<&str> = body["campaigns"].as_array().unwrap().iter().map(|c| c["slug"].as_str().unwrap()).collect();
-    assert_eq!(slugs, ["water", "schools"]);
+    assert_eq!(slugs, ["water", "schools", "wells"]);
     assert_eq!(body["campaigns"][0]["suggested_amounts_minor"], serde_json::json!([2500, 5000]));
     assert_eq!(body["campaigns"][1]["exponent"], 0);
+    assert_eq!(body["campaigns"][2]["exponent"], 3);
 }
 
 async fn totals_start_at_zero_with_an_etag_and_cache_rules(app: TestApp) {

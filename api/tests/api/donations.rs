@@ -35,6 +35,14 @@ async fn amounts_use_the_currencys_own_minor_units(app: TestApp) {
     let refused = app.post_form(&[("campaign", "schools"), ("amount", "1500.5")]).await;
     assert_eq!(refused.status(), 422);
     assert!(refused.text().await.unwrap().contains("JPY amounts have at most 0 decimal places"));
+
+    // Kuwaiti dinars have three decimals: 12.345 KWD is 12345 fils, typed in Arabic-Indic digits too.
+    let hosted_page = app.start_donation(&[("campaign", "wells"), ("amount", "12.345")]).await;
+    assert_eq!((param(&hosted_page, "amount_minor"), param(&hosted_page, "currency")), ("12345".into(), "KWD".into()));
+    let hosted_page = app.start_donation(&[("campaign", "wells"), ("other_amount", "١٢٫٥")]).await;
+    assert_eq!(param(&hosted_page, "amount_minor"), "12500");
+    let refused = app.post_form(&[("campaign", "wells"), ("amount", "1.2345")]).await;
+    assert_eq!(refused.status(), 422);
 }
 
 async fn bad_donation_forms_get_a_readable_page_and_store_nothing(app: TestApp) {
