@@ -89,12 +89,11 @@ async fn start_donation(
                 // Already settled: a retry must not open another payment for it.
                 return Ok((existing.id.clone(), state.result_page(&existing, false)?));
             }
-            if let Some(url) = existing.checkout_url.as_deref().and_then(|u| Url::parse(u).ok()) {
+            if let Some(url) = first_attempts_checkout(state, existing.clone()).await? {
                 return Ok((existing.id, url));
             }
-            // Stored, but the first attempt never reached a gateway: start it now, on the same
-            // gateway first, whose idempotency key (where it has one) makes a race with the
-            // first attempt open one session, not two.
+            // Stored, but the first attempt never reached a gateway (it failed, or its process
+            // died): start it now, on the same gateway first.
             existing.id
         }
     };
@@ -126,6 +125,28 @@ async fn start_donation(
     }
     Err(last_error.map_or_else(|| ApiError::Unavailable("no payment gateway takes this currency".into()), Into::into))
 }
+
+/// The checkout of a donation another request (a double click, a retry) is starting: it may be
+/// talking to the gateway this very moment, and a second start would open a second session
+/// on gateways without idempotency keys, so wait a little for it to finish.
+async fn first_attempts_checkout(state: &AppState, mut donation: Donation) -> Result<Option<Url>, ApiError> {
+    for _ in 0..FIRST_ATTEMPT_POLLS {
+        if let Some(url) = donation.checkout_url.as_deref().and_then(|u| Url::parse(u).ok()) {
+            return Ok(Some(url));
+        }
+        tokio::time::sleep(FIRST_ATTEMPT_POLL).await;
+        match state.store.donation(&donation.id).await? {
+            Some(latest) => donation = latest,
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// How long a retry waits for the first attempt's checkout: longer than a gateway usually takes
+/// to open a session, shorter than a donor's patience.
+const FIRST_ATTEMPT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+const FIRST_ATTEMPT_POLLS: u32 = 50;
 
 fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppState) -> Result<NewDonation, ApiError> {
     let campaign_slug = CampaignSlug::parse(&fields.campaign, &state.campaigns)?;
