@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use campaigns::Campaigns;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use super::group_commit::{self, GroupCommit};
 use super::{
     CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS, DbError, Decision, Donation, DonationRecord, DonationRow,
     EventResult, Inserted, LEADERBOARD, LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS,
@@ -20,6 +21,8 @@ use crate::domain::{CampaignSlug, DonationId, ReferralCode};
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// New donations and their checkouts, committed in batches (see `group_commit`).
+    group_commit: GroupCommit,
 }
 
 impl SqliteStore {
@@ -34,7 +37,8 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        Ok(Self { writer, readers })
+        let group_commit = GroupCommit::start(writer.clone());
+        Ok(Self { writer, readers, group_commit })
     }
 }
 
@@ -67,47 +71,16 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(name = "db.insert_donation", skip_all, fields(donation = donation.id.as_str()))]
     async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError> {
-        let result = sqlx::query(
-            "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
-             display_name, anonymous, referral_code) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, \
-             (SELECT code FROM referral_codes WHERE code = ?10 AND campaign = ?2)) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(donation.id.as_str())
-        .bind(donation.campaign.as_str())
-        .bind(donation.amount.get())
-        .bind(donation.currency.code())
-        .bind(donation.lang.as_str())
-        .bind(&donation.gateway)
-        .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
-        .bind(donation.display_name.as_ref().map(|n| n.as_str()))
-        .bind(donation.anonymous)
-        .bind(donation.referral.as_ref().map(|c| c.as_str()))
-        .execute(&self.writer)
-        .await?;
-        if result.rows_affected() == 1 {
-            return Ok(Inserted::New);
-        }
-        let row: DonationRow =
-            sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = ?1"))
-                .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
-                .fetch_one(&self.writer)
-                .await?;
-        Ok(Inserted::Existing(row.try_into()?))
+        self.group_commit.insert(donation).await
     }
 
     async fn set_checkout(&self, id: &DonationId, checkout: &CheckoutRecord<'_>) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE donations SET gateway = ?2, gateway_reference = ?3, checkout_url = ?4, \
-             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-        )
-        .bind(id.as_str())
-        .bind(checkout.gateway)
-        .bind(checkout.gateway_reference)
-        .bind(checkout.checkout_url)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let checkout = group_commit::Checkout {
+            gateway: checkout.gateway.to_string(),
+            gateway_reference: checkout.gateway_reference.to_string(),
+            checkout_url: checkout.checkout_url.to_string(),
+        };
+        self.group_commit.set_checkout(id, checkout).await
     }
 
     async fn donation(&self, id: &DonationId) -> Result<Option<Donation>, DbError> {
