@@ -8,6 +8,7 @@ pub mod error;
 pub mod gateway;
 mod rate_limit;
 mod reconcile;
+mod request_spans;
 mod routes;
 mod settle;
 pub mod settings;

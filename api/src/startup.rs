@@ -19,6 +19,7 @@ use crate::gateway::sandbox::SandboxGateway;
 use crate::gateway::sandbox::hosted_page::{self, HostedPage};
 use crate::gateway::{self, FailoverPolicy, Gateways, Routes, RoutesError};
 use crate::reconcile::Reconciler;
+use crate::request_spans::QuietHotReads;
 use crate::rate_limit::RateLimiter;
 use crate::routes;
 use crate::settings::Settings;
@@ -170,7 +171,7 @@ impl Application {
             let hosted_page = hosted_page.clone();
             App::new()
                 .wrap(cors(&origins))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<QuietHotReads>::new())
                 .app_data(state.clone())
                 .configure(routes::configure)
                 .configure(|config| {
