@@ -20,7 +20,7 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    #[tracing::instrument(name = "db.connect", skip_all)]
+    #[tracing::instrument(name = "db.connect", level = "debug", skip_all)]
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect(url).await?;
@@ -57,7 +57,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    #[tracing::instrument(name = "db.insert_donation", skip_all, fields(donation = donation.id.as_str()))]
+    #[tracing::instrument(name = "db.insert_donation", level = "debug", skip_all, fields(donation = donation.id.as_str()))]
     async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError> {
         let result = sqlx::query(
             "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
@@ -111,7 +111,7 @@ impl Store for PostgresStore {
         row.map(Donation::try_from).transpose()
     }
 
-    #[tracing::instrument(name = "db.apply_event", skip_all, fields(donation = event.donation_id.as_str(), event = event.event_id.as_str()))]
+    #[tracing::instrument(name = "db.apply_event", level = "debug", skip_all, fields(donation = event.donation_id.as_str(), event = event.event_id.as_str()))]
     async fn apply_event(&self, event: &PaymentEvent) -> Result<EventResult, DbError> {
         let mut tx = self.pool.begin().await?;
         let recorded = sqlx::query(
@@ -202,7 +202,7 @@ impl Store for PostgresStore {
         Ok(result.rows_affected() == 1)
     }
 
-    #[tracing::instrument(name = "db.add_referral_clicks", skip_all, fields(codes = clicks.len()))]
+    #[tracing::instrument(name = "db.add_referral_clicks", level = "debug", skip_all, fields(codes = clicks.len()))]
     async fn add_referral_clicks(&self, clicks: &[(ReferralCode, u64)]) -> Result<(), DbError> {
         let mut tx = self.pool.begin().await?;
         for (code, count) in clicks {
@@ -220,7 +220,7 @@ impl Store for PostgresStore {
         Ok(sqlx::query_as(REFERRAL_STATS).bind(code.as_str()).fetch_optional(&self.pool).await?)
     }
 
-    #[tracing::instrument(name = "db.record_offline_gift", skip_all, fields(donation = gift.id.as_str()))]
+    #[tracing::instrument(name = "db.record_offline_gift", level = "debug", skip_all, fields(donation = gift.id.as_str()))]
     async fn record_offline_gift(&self, gift: &NewDonation) -> Result<Donation, DbError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(

@@ -26,7 +26,7 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    #[tracing::instrument(name = "db.connect", skip_all)]
+    #[tracing::instrument(name = "db.connect", level = "debug", skip_all)]
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -69,7 +69,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    #[tracing::instrument(name = "db.insert_donation", skip_all, fields(donation = donation.id.as_str()))]
+    #[tracing::instrument(name = "db.insert_donation", level = "debug", skip_all, fields(donation = donation.id.as_str()))]
     async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError> {
         self.group_commit.insert(donation).await
     }
@@ -92,7 +92,7 @@ impl Store for SqliteStore {
         row.map(Donation::try_from).transpose()
     }
 
-    #[tracing::instrument(name = "db.apply_event", skip_all, fields(donation = event.donation_id.as_str(), event = event.event_id.as_str()))]
+    #[tracing::instrument(name = "db.apply_event", level = "debug", skip_all, fields(donation = event.donation_id.as_str(), event = event.event_id.as_str()))]
     async fn apply_event(&self, event: &PaymentEvent) -> Result<EventResult, DbError> {
         let mut tx = self.writer.begin().await?;
         let recorded = sqlx::query(
@@ -183,7 +183,7 @@ impl Store for SqliteStore {
         Ok(result.rows_affected() == 1)
     }
 
-    #[tracing::instrument(name = "db.add_referral_clicks", skip_all, fields(codes = clicks.len()))]
+    #[tracing::instrument(name = "db.add_referral_clicks", level = "debug", skip_all, fields(codes = clicks.len()))]
     async fn add_referral_clicks(&self, clicks: &[(ReferralCode, u64)]) -> Result<(), DbError> {
         let mut tx = self.writer.begin().await?;
         for (code, count) in clicks {
@@ -204,7 +204,7 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    #[tracing::instrument(name = "db.record_offline_gift", skip_all, fields(donation = gift.id.as_str()))]
+    #[tracing::instrument(name = "db.record_offline_gift", level = "debug", skip_all, fields(donation = gift.id.as_str()))]
     async fn record_offline_gift(&self, gift: &NewDonation) -> Result<Donation, DbError> {
         let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(

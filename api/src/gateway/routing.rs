@@ -7,7 +7,7 @@
 //! configured gateways in order. A gateway that is not in a currency's rule is never used for
 //! it; the gateways in a rule back each other up.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -101,10 +101,28 @@ enum Sample {
     Declined,
 }
 
-/// Recent outcomes of one gateway.
-#[derive(Default)]
+/// Slices the window is counted in: recording is one increment, and a report sums this many
+/// slices, however many payments there were.
+const SLICES: u32 = 30;
+
+/// Counts of one slice of time, by `Sample` in declaration order.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slice {
+    /// Which slice of time since `Health::epoch` these counts are for.
+    index: u64,
+    counts: [usize; 4],
+}
+
+/// Recent outcomes of one gateway, counted in time slices.
 struct Health {
-    samples: Mutex<VecDeque<(Instant, Sample)>>,
+    epoch: Instant,
+    slices: Mutex<[Slice; SLICES as usize]>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self { epoch: Instant::now(), slices: Mutex::new([Slice::default(); SLICES as usize]) }
+    }
 }
 
 /// A gateway's recent record, as the dashboard shows it.
@@ -123,23 +141,32 @@ pub struct GatewayHealth {
 }
 
 impl Health {
+    fn slice_index(&self, now: Instant, window: Duration) -> u64 {
+        let slice = (window / SLICES).max(Duration::from_millis(1));
+        (now.duration_since(self.epoch).as_nanos() / slice.as_nanos()) as u64
+    }
+
     fn record(&self, sample: Sample, window: Duration) {
-        let now = Instant::now();
-        let mut samples = self.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        while samples.front().is_some_and(|(at, _)| now.duration_since(*at) > window) {
-            samples.pop_front();
+        let index = self.slice_index(Instant::now(), window);
+        let mut slices = self.slices.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let slot = &mut slices[(index % u64::from(SLICES)) as usize];
+        if slot.index != index {
+            *slot = Slice { index, counts: [0; 4] };
         }
-        samples.push_back((now, sample));
+        slot.counts[sample as usize] += 1;
     }
 
     fn report(&self, gateway: &str, policy: &FailoverPolicy) -> GatewayHealth {
-        let now = Instant::now();
-        let samples = self.samples.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = |wanted: Sample| {
-            samples.iter().filter(|(at, s)| *s == wanted && now.duration_since(*at) <= policy.window).count()
-        };
-        let (ok, errors, paid, declined) =
-            (count(Sample::StartOk), count(Sample::StartError), count(Sample::Paid), count(Sample::Declined));
+        let current = self.slice_index(Instant::now(), policy.window);
+        let mut counts = [0usize; 4];
+        let slices = self.slices.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for slice in slices.iter().filter(|s| current.saturating_sub(s.index) < u64::from(SLICES)) {
+            for (total, count) in counts.iter_mut().zip(slice.counts) {
+                *total += count;
+            }
+        }
+        drop(slices);
+        let [ok, errors, paid, declined] = counts;
         let rate = |bad: usize, total: usize| (total >= policy.min_samples).then(|| bad as f64 / total as f64);
         let error_rate = rate(errors, ok + errors);
         let decline_rate = rate(declined, paid + declined);
