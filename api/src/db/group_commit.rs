@@ -1,15 +1,15 @@
-//! Group commit for SQLite's one writer. With `synchronous=FULL` every commit waits for the
-//! disk, so one transaction per donation caps creation at the disk's flush rate. Donation
-//! writes (new pending donations and their checkout records) are therefore queued to one task
-//! that commits everything waiting in a single transaction: each caller still gets its answer
-//! only after the commit that holds its row, so an acknowledged donation is as durable as
-//! before, and under load one flush carries many donations.
+//! Group commit. Every durable commit waits for the disk (SQLite with `synchronous=FULL`,
+//! PostgreSQL with `synchronous_commit=on`), so one transaction per write caps donation
+//! creation at the disk's flush rate. Donation writes (new pending donations and their
+//! checkout records) are therefore queued to one task that commits everything waiting in a
+//! single transaction: each caller still gets its answer only after the commit that holds its
+//! row, so an acknowledged donation is as durable as before, and under load one flush carries
+//! many donations. Each backend says how to write a batch (`WriteBatch`).
 
-use sqlx::SqliteConnection;
-use sqlx::sqlite::SqlitePool;
+use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DONATION_COLUMNS, DbError, DonationRow, Inserted, NewDonation};
+use super::{DbError, Inserted, NewDonation};
 use crate::domain::DonationId;
 
 /// Writes waiting at most; the queue applies back-pressure beyond.
@@ -25,15 +25,21 @@ pub(super) struct Checkout {
     pub checkout_url: String,
 }
 
-enum Write {
+pub(super) enum Write {
     Insert(Box<NewDonation>, oneshot::Sender<Result<Inserted, DbError>>),
     Checkout(DonationId, Checkout, oneshot::Sender<Result<(), DbError>>),
 }
 
 /// What one write did, before its caller hears of it.
-enum Done {
+pub(super) enum Done {
     Inserted(Inserted),
     CheckoutSet,
+}
+
+/// A backend's way of committing a batch of writes in one transaction, in order.
+#[async_trait]
+pub(super) trait WriteBatch: Send + Sync + 'static {
+    async fn write_batch(&self, batch: &[Write]) -> Result<Vec<Done>, DbError>;
 }
 
 #[derive(Clone)]
@@ -43,7 +49,7 @@ pub(super) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the writer task on the current runtime.
-    pub fn start(writer: SqlitePool) -> Self {
+    pub fn start(writer: impl WriteBatch) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
         tokio::spawn(run(writer, waiting));
         Self { queue }
@@ -70,7 +76,7 @@ fn stopped() -> DbError {
     DbError::Sqlx(sqlx::Error::PoolClosed)
 }
 
-async fn run(writer: SqlitePool, mut waiting: mpsc::Receiver<Write>) {
+async fn run(writer: impl WriteBatch, mut waiting: mpsc::Receiver<Write>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
         commit(&writer, std::mem::take(&mut batch)).await;
@@ -79,15 +85,15 @@ async fn run(writer: SqlitePool, mut waiting: mpsc::Receiver<Write>) {
 
 /// Commits a batch in one transaction and answers each caller. If the batch fails, each write
 /// is tried again alone, so one bad write fails only its own caller.
-async fn commit(writer: &SqlitePool, batch: Vec<Write>) {
+async fn commit(writer: &impl WriteBatch, batch: Vec<Write>) {
     if batch.len() > 1 {
-        match write_batch(writer, &batch).await {
+        match writer.write_batch(&batch).await {
             Ok(done) => return answer(batch, done.into_iter().map(Ok)),
             Err(error) => tracing::warn!(%error, writes = batch.len(), "group commit failed; writing one by one"),
         }
     }
     for write in batch {
-        let result = write_batch(writer, std::slice::from_ref(&write)).await.map(|mut done| done.remove(0));
+        let result = writer.write_batch(std::slice::from_ref(&write)).await.map(|mut done| done.remove(0));
         answer(vec![write], std::iter::once(result));
     }
 }
@@ -114,63 +120,4 @@ fn answer(batch: Vec<Write>, results: impl Iterator<Item = Result<Done, DbError>
 
 fn mixed_up() -> DbError {
     DbError::Corrupt("group commit answered a write with another's result".into())
-}
-
-async fn write_batch(writer: &SqlitePool, batch: &[Write]) -> Result<Vec<Done>, DbError> {
-    let mut tx = writer.begin().await?;
-    let mut done = Vec::with_capacity(batch.len());
-    for write in batch {
-        done.push(match write {
-            Write::Insert(donation, _) => Done::Inserted(insert(&mut tx, donation).await?),
-            Write::Checkout(id, checkout, _) => {
-                set_checkout(&mut tx, id, checkout).await?;
-                Done::CheckoutSet
-            }
-        });
-    }
-    tx.commit().await?;
-    Ok(done)
-}
-
-async fn insert(tx: &mut SqliteConnection, donation: &NewDonation) -> Result<Inserted, DbError> {
-    let result = sqlx::query(
-        "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
-         display_name, anonymous, referral_code) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, \
-         (SELECT code FROM referral_codes WHERE code = ?10 AND campaign = ?2)) \
-         ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(donation.id.as_str())
-    .bind(donation.campaign.as_str())
-    .bind(donation.amount.get())
-    .bind(donation.currency.code())
-    .bind(donation.lang.as_str())
-    .bind(&donation.gateway)
-    .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
-    .bind(donation.display_name.as_ref().map(|n| n.as_str()))
-    .bind(donation.anonymous)
-    .bind(donation.referral.as_ref().map(|c| c.as_str()))
-    .execute(&mut *tx)
-    .await?;
-    if result.rows_affected() == 1 {
-        return Ok(Inserted::New);
-    }
-    let row: DonationRow = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = ?1"))
-        .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
-        .fetch_one(&mut *tx)
-        .await?;
-    Ok(Inserted::Existing(row.try_into()?))
-}
-
-async fn set_checkout(tx: &mut SqliteConnection, id: &DonationId, checkout: &Checkout) -> Result<(), DbError> {
-    sqlx::query(
-        "UPDATE donations SET gateway = ?2, gateway_reference = ?3, checkout_url = ?4, \
-         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
-    )
-    .bind(id.as_str())
-    .bind(&checkout.gateway)
-    .bind(&checkout.gateway_reference)
-    .bind(&checkout.checkout_url)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }

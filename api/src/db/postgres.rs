@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use campaigns::Campaigns;
+use sqlx::PgConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use super::group_commit::{self, Done, GroupCommit, Write, WriteBatch};
 use super::{
     CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS, DbError, Decision, Donation, DonationRecord, DonationRow,
     EventResult, Inserted, LEADERBOARD, LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS,
@@ -17,6 +19,8 @@ use crate::domain::{CampaignSlug, DonationId, ReferralCode};
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// New donations and their checkouts, committed in batches (see `group_commit`).
+    group_commit: GroupCommit,
 }
 
 impl PostgresStore {
@@ -25,7 +29,8 @@ impl PostgresStore {
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect(url).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let group_commit = GroupCommit::start(PostgresWrites(pool.clone()));
+        Ok(Self { pool, group_commit })
     }
 }
 
@@ -59,47 +64,16 @@ impl Store for PostgresStore {
 
     #[tracing::instrument(name = "db.insert_donation", level = "debug", skip_all, fields(donation = donation.id.as_str()))]
     async fn insert_donation(&self, donation: &NewDonation) -> Result<Inserted, DbError> {
-        let result = sqlx::query(
-            "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
-             display_name, anonymous, referral_code) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, \
-             (SELECT code FROM referral_codes WHERE code = $10 AND campaign = $2)) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(donation.id.as_str())
-        .bind(donation.campaign.as_str())
-        .bind(donation.amount.get())
-        .bind(donation.currency.code())
-        .bind(donation.lang.as_str())
-        .bind(&donation.gateway)
-        .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
-        .bind(donation.display_name.as_ref().map(|n| n.as_str()))
-        .bind(donation.anonymous)
-        .bind(donation.referral.as_ref().map(|c| c.as_str()))
-        .execute(&self.pool)
-        .await?;
-        if result.rows_affected() == 1 {
-            return Ok(Inserted::New);
-        }
-        let row: DonationRow =
-            sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = $1"))
-                .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(Inserted::Existing(row.try_into()?))
+        self.group_commit.insert(donation).await
     }
 
     async fn set_checkout(&self, id: &DonationId, checkout: &CheckoutRecord<'_>) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE donations SET gateway = $2, gateway_reference = $3, checkout_url = $4, \
-             updated_at = now() WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(checkout.gateway)
-        .bind(checkout.gateway_reference)
-        .bind(checkout.checkout_url)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let checkout = group_commit::Checkout {
+            gateway: checkout.gateway.to_string(),
+            gateway_reference: checkout.gateway_reference.to_string(),
+            checkout_url: checkout.checkout_url.to_string(),
+        };
+        self.group_commit.set_checkout(id, checkout).await
     }
 
     async fn donation(&self, id: &DonationId) -> Result<Option<Donation>, DbError> {
@@ -345,5 +319,70 @@ async fn record_result(tx: &mut sqlx::PgConnection, event: &PaymentEvent, result
         .bind(result)
         .execute(tx)
         .await?;
+    Ok(())
+}
+
+/// Donation writes on a pool connection, batched by `GroupCommit`.
+struct PostgresWrites(PgPool);
+
+#[async_trait]
+impl WriteBatch for PostgresWrites {
+    async fn write_batch(&self, batch: &[Write]) -> Result<Vec<Done>, DbError> {
+        let mut tx = self.0.begin().await?;
+        let mut done = Vec::with_capacity(batch.len());
+        for write in batch {
+            done.push(match write {
+                Write::Insert(donation, _) => Done::Inserted(insert(&mut tx, donation).await?),
+                Write::Checkout(id, checkout, _) => {
+                    set_checkout(&mut tx, id, checkout).await?;
+                    Done::CheckoutSet
+                }
+            });
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+}
+
+async fn insert(tx: &mut PgConnection, donation: &NewDonation) -> Result<Inserted, DbError> {
+    let result = sqlx::query(
+        "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
+         display_name, anonymous, referral_code) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, \
+         (SELECT code FROM referral_codes WHERE code = $10 AND campaign = $2)) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(donation.id.as_str())
+    .bind(donation.campaign.as_str())
+    .bind(donation.amount.get())
+    .bind(donation.currency.code())
+    .bind(donation.lang.as_str())
+    .bind(&donation.gateway)
+    .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+    .bind(donation.display_name.as_ref().map(|n| n.as_str()))
+    .bind(donation.anonymous)
+    .bind(donation.referral.as_ref().map(|c| c.as_str()))
+    .execute(&mut *tx)
+    .await?;
+    if result.rows_affected() == 1 {
+        return Ok(Inserted::New);
+    }
+    let row: DonationRow = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = $1"))
+        .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(Inserted::Existing(row.try_into()?))
+}
+
+async fn set_checkout(tx: &mut PgConnection, id: &DonationId, checkout: &group_commit::Checkout) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE donations SET gateway = $2, gateway_reference = $3, checkout_url = $4, \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(&checkout.gateway)
+    .bind(&checkout.gateway_reference)
+    .bind(&checkout.checkout_url)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }

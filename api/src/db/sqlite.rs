@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use campaigns::Campaigns;
+use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::group_commit::{self, GroupCommit};
+use super::group_commit::{self, Done, GroupCommit, Write, WriteBatch};
 use super::{
     CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS, DbError, Decision, Donation, DonationRecord, DonationRow,
     EventResult, Inserted, LEADERBOARD, LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS,
@@ -37,7 +38,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        let group_commit = GroupCommit::start(writer.clone());
+        let group_commit = GroupCommit::start(SqliteWrites(writer.clone()));
         Ok(Self { writer, readers, group_commit })
     }
 }
@@ -325,5 +326,70 @@ async fn record_result(tx: &mut sqlx::SqliteConnection, event: &PaymentEvent, re
         .bind(result)
         .execute(tx)
         .await?;
+    Ok(())
+}
+
+/// Donation writes on the one writer connection, batched by `GroupCommit`.
+struct SqliteWrites(SqlitePool);
+
+#[async_trait]
+impl WriteBatch for SqliteWrites {
+    async fn write_batch(&self, batch: &[Write]) -> Result<Vec<Done>, DbError> {
+        let mut tx = self.0.begin().await?;
+        let mut done = Vec::with_capacity(batch.len());
+        for write in batch {
+            done.push(match write {
+                Write::Insert(donation, _) => Done::Inserted(insert(&mut tx, donation).await?),
+                Write::Checkout(id, checkout, _) => {
+                    set_checkout(&mut tx, id, checkout).await?;
+                    Done::CheckoutSet
+                }
+            });
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+}
+
+async fn insert(tx: &mut SqliteConnection, donation: &NewDonation) -> Result<Inserted, DbError> {
+    let result = sqlx::query(
+        "INSERT INTO donations (id, campaign, amount_minor, currency, status, lang, gateway, idempotency_key, \
+         display_name, anonymous, referral_code) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, \
+         (SELECT code FROM referral_codes WHERE code = ?10 AND campaign = ?2)) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(donation.id.as_str())
+    .bind(donation.campaign.as_str())
+    .bind(donation.amount.get())
+    .bind(donation.currency.code())
+    .bind(donation.lang.as_str())
+    .bind(&donation.gateway)
+    .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+    .bind(donation.display_name.as_ref().map(|n| n.as_str()))
+    .bind(donation.anonymous)
+    .bind(donation.referral.as_ref().map(|c| c.as_str()))
+    .execute(&mut *tx)
+    .await?;
+    if result.rows_affected() == 1 {
+        return Ok(Inserted::New);
+    }
+    let row: DonationRow = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = ?1"))
+        .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(Inserted::Existing(row.try_into()?))
+}
+
+async fn set_checkout(tx: &mut SqliteConnection, id: &DonationId, checkout: &group_commit::Checkout) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE donations SET gateway = ?2, gateway_reference = ?3, checkout_url = ?4, \
+         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",
+    )
+    .bind(id.as_str())
+    .bind(&checkout.gateway)
+    .bind(&checkout.gateway_reference)
+    .bind(&checkout.checkout_url)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
