@@ -6,8 +6,11 @@
 //! row, so an acknowledged donation is as durable as before, and under load one flush carries
 //! many donations. Each backend says how to write a batch (`WriteBatch`).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{DbError, Inserted, NewDonation};
 use crate::domain::DonationId;
@@ -48,10 +51,16 @@ pub(super) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on the current runtime.
-    pub fn start(writer: impl WriteBatch) -> Self {
+    /// Starts `writers` writer tasks on the current runtime. One is right for SQLite (it has
+    /// one writer anyway); PostgreSQL commits several transactions at once, so while one batch
+    /// waits for its flush the next can be written.
+    pub fn start(writer: impl WriteBatch, writers: usize) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(run(writer, waiting));
+        let writer = Arc::new(writer);
+        let waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(run(writer.clone(), waiting.clone()));
+        }
         Self { queue }
     }
 
@@ -76,10 +85,11 @@ fn stopped() -> DbError {
     DbError::Sqlx(sqlx::Error::PoolClosed)
 }
 
-async fn run(writer: impl WriteBatch, mut waiting: mpsc::Receiver<Write>) {
+async fn run(writer: Arc<impl WriteBatch>, waiting: Arc<Mutex<mpsc::Receiver<Write>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit(&writer, std::mem::take(&mut batch)).await;
+    // The lock is held only while taking a batch, never while committing it.
+    while waiting.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit(writer.as_ref(), std::mem::take(&mut batch)).await;
     }
 }
 

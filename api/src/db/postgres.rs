@@ -17,6 +17,9 @@ use super::{
 };
 use crate::domain::{CampaignSlug, DonationId, ReferralCode};
 
+/// Donation batches committed at once (a quarter of the pool).
+const CONCURRENT_BATCHES: usize = 4;
+
 pub struct PostgresStore {
     pool: PgPool,
     /// New donations and their checkouts, committed in batches (see `group_commit`).
@@ -29,7 +32,7 @@ impl PostgresStore {
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect(url).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let group_commit = GroupCommit::start(PostgresWrites(pool.clone()));
+        let group_commit = GroupCommit::start(PostgresWrites(pool.clone()), CONCURRENT_BATCHES);
         Ok(Self { pool, group_commit })
     }
 }

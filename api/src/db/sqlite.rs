@@ -38,7 +38,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        let group_commit = GroupCommit::start(SqliteWrites(writer.clone()));
+        let group_commit = GroupCommit::start(SqliteWrites(writer.clone()), 1);
         Ok(Self { writer, readers, group_commit })
     }
 }
