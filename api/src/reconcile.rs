@@ -58,7 +58,11 @@ impl Reconciler {
     pub async fn round(&self) -> Result<Round, DbError> {
         let claimed = self
             .store
-            .claim_pending(ClaimRequest { min_age: self.min_age, lease: self.every.max(Duration::from_secs(1)), limit: BATCH })
+            .claim_pending(ClaimRequest {
+                min_age: self.min_age,
+                lease: self.every.max(Duration::from_secs(1)),
+                limit: BATCH,
+            })
             .await?;
         let mut round = Round { claimed: claimed.len(), ..Round::default() };
         for donation in claimed {

@@ -436,8 +436,7 @@ const DONATION_RECORDS: &str = "SELECT id, {ts(created_at)} AS created_at, {ts(u
      amount_minor, currency, gateway, gateway_reference, display_name, anonymous, referral_code, lang \
      FROM donations WHERE id > $1 ORDER BY id LIMIT $2";
 
-const DONATION_COLUMNS: &str =
-    "id, campaign, amount_minor, currency, status, refunded_minor, lang, gateway, checkout_url, display_name, anonymous";
+const DONATION_COLUMNS: &str = "id, campaign, amount_minor, currency, status, refunded_minor, lang, gateway, checkout_url, display_name, anonymous";
 
 /// A claimed donation as both backends return it.
 #[derive(sqlx::FromRow)]

@@ -12,10 +12,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use super::group_commit::{self, Done, GroupCommit, Write, WriteBatch};
 use super::{
-    CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS, DbError, Decision, Donation, DonationRecord, DonationRow,
-    EventResult, Inserted, LEADERBOARD, LeaderboardEntry, NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS,
-    REFERRAL_STATS, REVIEW_RESULTS, RecentGift, ReferralStats, ReviewEvent, Store, StoredEvent, TotalsRow,
-    check_currency, decide, refunded_by,
+    CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS,
+    DbError, Decision, Donation, DonationRecord, DonationRow, EventResult, Inserted, LEADERBOARD, LeaderboardEntry,
+    NewDonation, NewReferralCode, PaymentEvent, RECENT_GIFTS, REFERRAL_STATS, REVIEW_RESULTS, RecentGift,
+    ReferralStats, ReviewEvent, Store, StoredEvent, TotalsRow, check_currency, decide, refunded_by,
 };
 use crate::domain::{CampaignSlug, DonationId, ReferralCode};
 
@@ -373,14 +373,19 @@ async fn insert(tx: &mut SqliteConnection, donation: &NewDonation) -> Result<Ins
     if result.rows_affected() == 1 {
         return Ok(Inserted::New);
     }
-    let row: DonationRow = sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = ?1"))
-        .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
-        .fetch_one(&mut *tx)
-        .await?;
+    let row: DonationRow =
+        sqlx::query_as(&format!("SELECT {DONATION_COLUMNS} FROM donations WHERE idempotency_key = ?1"))
+            .bind(donation.idempotency_key.as_ref().map(|k| k.as_str()))
+            .fetch_one(&mut *tx)
+            .await?;
     Ok(Inserted::Existing(row.try_into()?))
 }
 
-async fn set_checkout(tx: &mut SqliteConnection, id: &DonationId, checkout: &group_commit::Checkout) -> Result<(), DbError> {
+async fn set_checkout(
+    tx: &mut SqliteConnection,
+    id: &DonationId,
+    checkout: &group_commit::Checkout,
+) -> Result<(), DbError> {
     sqlx::query(
         "UPDATE donations SET gateway = ?2, gateway_reference = ?3, checkout_url = ?4, \
          updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?1",

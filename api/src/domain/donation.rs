@@ -37,7 +37,9 @@ pub enum Outcome {
     Expired,
     /// Refunds so far, in minor units: gateways report the running total, which makes a
     /// repeated or reordered refund notice harmless.
-    Refunded { total_refunded: i64 },
+    Refunded {
+        total_refunded: i64,
+    },
     DisputeOpened,
     DisputeWon,
     DisputeLost,

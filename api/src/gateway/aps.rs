@@ -2,7 +2,10 @@
 
 use async_trait::async_trait;
 
-use super::{BrowserReturn, Checkout, CheckoutRequest, GatewayError, Notification, PaymentGateway, PendingPayment, VerifiedReturn};
+use super::{
+    BrowserReturn, Checkout, CheckoutRequest, GatewayError, Notification, PaymentGateway, PendingPayment,
+    VerifiedReturn,
+};
 use crate::db::PaymentEvent;
 
 pub struct ApsGateway;

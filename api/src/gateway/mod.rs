@@ -116,8 +116,7 @@ pub trait PaymentGateway: Send + Sync {
     async fn verify_return(&self, browser: &BrowserReturn<'_>) -> Result<VerifiedReturn, GatewayError>;
     /// Verifies and parses a server-to-server notification. `Ok(None)`: genuine, but about
     /// nothing we track (an event type we do not use).
-    async fn verify_notification(&self, notification: &Notification<'_>)
-    -> Result<Option<PaymentEvent>, GatewayError>;
+    async fn verify_notification(&self, notification: &Notification<'_>) -> Result<Option<PaymentEvent>, GatewayError>;
     /// Asks the gateway where a payment stands. `Ok(None)`: no verdict yet (still open).
     async fn fetch_status(&self, payment: &PendingPayment) -> Result<Option<PaymentEvent>, GatewayError>;
     /// For gateways reached by a form post rather than a redirect: the form for this payment.

@@ -62,8 +62,7 @@ impl Routes {
         let error = |reason: String| RoutesError { rules: rules.to_string(), reason };
         let mut by_currency = BTreeMap::new();
         for rule in rules.split(';').map(str::trim).filter(|r| !r.is_empty()) {
-            let (currency, gateways) =
-                rule.split_once('=').ok_or_else(|| error(format!("`{rule}` has no `=`")))?;
+            let (currency, gateways) = rule.split_once('=').ok_or_else(|| error(format!("`{rule}` has no `=`")))?;
             let currency = currency.trim().to_ascii_uppercase();
             if currency != "*" {
                 Currency::parse(&currency).map_err(|e| error(e.to_string()))?;

@@ -20,7 +20,8 @@ use sha2::Sha256;
 use url::Url;
 
 use super::{
-    BrowserReturn, Checkout, CheckoutRequest, GatewayError, Notification, PaymentGateway, PendingPayment, VerifiedReturn,
+    BrowserReturn, Checkout, CheckoutRequest, GatewayError, Notification, PaymentGateway, PendingPayment,
+    VerifiedReturn,
 };
 use crate::db::PaymentEvent;
 use crate::domain::{AmountMinor, Currency, DonationId, GatewayEventId, Outcome};
@@ -220,7 +221,8 @@ impl PaymentGateway for StripeGateway {
         cancel_url.query_pairs_mut().append_pair("donation", donation).append_pair("cancelled", "1");
         let amount = request.amount.get().to_string();
         let currency = request.currency.code().to_ascii_lowercase();
-        let locale = if matches!(request.lang.as_str(), "ar" | "en" | "fr" | "de" | "es") { &request.lang } else { "auto" };
+        let locale =
+            if matches!(request.lang.as_str(), "ar" | "en" | "fr" | "de" | "es") { &request.lang } else { "auto" };
         let form = [
             ("mode", "payment"),
             ("line_items[0][quantity]", "1"),
@@ -261,10 +263,7 @@ impl PaymentGateway for StripeGateway {
         Ok(VerifiedReturn { donation_id, event, processing })
     }
 
-    async fn verify_notification(
-        &self,
-        notification: &Notification<'_>,
-    ) -> Result<Option<PaymentEvent>, GatewayError> {
+    async fn verify_notification(&self, notification: &Notification<'_>) -> Result<Option<PaymentEvent>, GatewayError> {
         let header = notification.headers.get(SIGNATURE_HEADER).map(String::as_str);
         verify_signature(self.webhook_secret.expose_secret().as_bytes(), header, notification.body, unix_now())?;
         let event: Event = serde_json::from_slice(notification.body).map_err(malformed)?;
@@ -284,7 +283,8 @@ impl PaymentGateway for StripeGateway {
                 }
                 .verdict(Some(&event.id))?;
                 let failed = event.kind.ends_with("failed");
-                Ok(event_result.map(|e| PaymentEvent { outcome: if failed { Outcome::Failed } else { e.outcome }, ..e }))
+                Ok(event_result
+                    .map(|e| PaymentEvent { outcome: if failed { Outcome::Failed } else { e.outcome }, ..e }))
             }
             "charge.refunded" => {
                 let charge: Charge = serde_json::from_value(object()).map_err(malformed)?;

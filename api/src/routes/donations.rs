@@ -103,7 +103,8 @@ async fn start_donation(
     }
     let mut last_error = None;
     for gateway in candidates {
-        let request = state.checkout_request(&donation_id, new.amount, new.currency, new.lang.as_str(), gateway.as_ref())?;
+        let request =
+            state.checkout_request(&donation_id, new.amount, new.currency, new.lang.as_str(), gateway.as_ref())?;
         match gateway.start(&request).await {
             Ok(checkout) => {
                 state.gateways.record_start(gateway.name(), true);
@@ -172,12 +173,9 @@ fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppSta
         .filter(|k| !k.trim().is_empty())
         .map(IdempotencyKey::parse)
         .transpose()?;
-    let gateway = state
-        .gateways
-        .candidates(campaign.currency)
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::Unavailable(format!("no payment gateway takes {}", campaign.currency.code()).into()))?;
+    let gateway = state.gateways.candidates(campaign.currency).into_iter().next().ok_or_else(|| {
+        ApiError::Unavailable(format!("no payment gateway takes {}", campaign.currency.code()).into())
+    })?;
     Ok(NewDonation {
         id: DonationId::generate(),
         currency: campaign.currency,

@@ -56,11 +56,10 @@ fn said(donations: usize) -> impl Strategy<Value = Said> {
 }
 
 fn history() -> impl Strategy<Value = (Vec<i64>, Vec<Said>)> {
-    proptest::collection::vec(1i64..=50_000, 1..5)
-        .prop_flat_map(|amounts| {
-            let count = amounts.len();
-            (Just(amounts), proptest::collection::vec(said(count), 1..30))
-        })
+    proptest::collection::vec(1i64..=50_000, 1..5).prop_flat_map(|amounts| {
+        let count = amounts.len();
+        (Just(amounts), proptest::collection::vec(said(count), 1..30))
+    })
 }
 
 fn outcome(kind: OutcomeKind, amount: i64) -> Outcome {

@@ -160,7 +160,10 @@ fn impatient_reconciler(settings: &mut api::Settings) {
 }
 
 fn refund(hosted_page: &url::Url, event_id: &str, refunded_minor: i64) -> NotificationBody {
-    NotificationBody { refunded_minor: Some(refunded_minor), ..notification(hosted_page, event_id, PaymentStatus::Refunded, 4000) }
+    NotificationBody {
+        refunded_minor: Some(refunded_minor),
+        ..notification(hosted_page, event_id, PaymentStatus::Refunded, 4000)
+    }
 }
 
 async fn notify(app: &TestApp, body: &NotificationBody) -> String {
@@ -235,14 +238,22 @@ async fn a_lost_dispute_takes_the_money_back_and_a_won_one_keeps_it(app: TestApp
 async fn a_refund_heard_before_the_success_counts_what_is_left(app: TestApp) {
     let hosted_page = app.start_donation(&[("campaign", "water"), ("amount", "40")]).await;
     assert_eq!(notify(&app, &refund(&hosted_page, "evt_refund_first", 1000)).await, "applied");
-    assert_eq!(notify(&app, &notification(&hosted_page, "evt_paid_late", PaymentStatus::Paid, 4000)).await, "unchanged");
+    assert_eq!(
+        notify(&app, &notification(&hosted_page, "evt_paid_late", PaymentStatus::Paid, 4000)).await,
+        "unchanged"
+    );
 
     let stored = app.stored_totals("water").await;
     assert_eq!((stored.raised_minor, stored.donors), (3000, 1));
 }
 
 async fn an_event_for_an_unknown_donation_is_kept_for_review(app: TestApp) {
-    let mut body = notification(&url::Url::parse("https://x.test/?merchant_reference=x").unwrap(), "evt_stray", PaymentStatus::Paid, 4000);
+    let mut body = notification(
+        &url::Url::parse("https://x.test/?merchant_reference=x").unwrap(),
+        "evt_stray",
+        PaymentStatus::Paid,
+        4000,
+    );
     body.merchant_reference = api::domain::DonationId::generate().as_str().to_string();
 
     assert_eq!(notify(&app, &body).await, "unknown donation, stored for review");

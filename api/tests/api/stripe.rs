@@ -222,7 +222,8 @@ async fn send_event(app: &TestApp, event: &Value, timestamp: u64, secret: &str) 
 }
 
 async fn deliver(app: &TestApp, id: &str, kind: &str, object: Value) -> String {
-    let (status, answer) = send_event(app, &json!({ "id": id, "type": kind, "data": { "object": object } }), now(), WEBHOOK_SECRET).await;
+    let (status, answer) =
+        send_event(app, &json!({ "id": id, "type": kind, "data": { "object": object } }), now(), WEBHOOK_SECRET).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer["result"].as_str().unwrap().to_string()
 }
@@ -239,7 +240,8 @@ fn donation_id(session: &Value) -> DonationId {
 
 /// The browser coming back on the success URL, with Stripe's placeholder filled in.
 async fn come_back(app: &TestApp, session: &Value) -> String {
-    let url = session["success_url"].as_str().unwrap().replace("{CHECKOUT_SESSION_ID}", session["id"].as_str().unwrap());
+    let url =
+        session["success_url"].as_str().unwrap().replace("{CHECKOUT_SESSION_ID}", session["id"].as_str().unwrap());
     let response = app.client.get(url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "{}", response.text().await.unwrap());
     location(&response).to_string()
@@ -331,8 +333,20 @@ async fn partial_and_full_refunds_and_a_lost_dispute_take_money_back(app: TestAp
     let disputed = fake.session_of(&give(&app, "40").await);
     let refunded_charge = fake.pay(&refunded);
     let disputed_charge = fake.pay(&disputed);
-    deliver(&app, "evt_paid_1", "checkout.session.completed", fake.session_of(&Url::parse(refunded["url"].as_str().unwrap()).unwrap())).await;
-    deliver(&app, "evt_paid_2", "checkout.session.completed", fake.session_of(&Url::parse(disputed["url"].as_str().unwrap()).unwrap())).await;
+    deliver(
+        &app,
+        "evt_paid_1",
+        "checkout.session.completed",
+        fake.session_of(&Url::parse(refunded["url"].as_str().unwrap()).unwrap()),
+    )
+    .await;
+    deliver(
+        &app,
+        "evt_paid_2",
+        "checkout.session.completed",
+        fake.session_of(&Url::parse(disputed["url"].as_str().unwrap()).unwrap()),
+    )
+    .await;
     assert_eq!(app.stored_totals("water").await.raised_minor, 6500);
 
     let mut charge = fake.charge(&refunded_charge);

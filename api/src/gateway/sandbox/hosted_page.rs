@@ -207,7 +207,9 @@ async fn payment_status(request: HttpRequest, page: web::Data<HostedPage>) -> Ht
         Err(response) => return *response,
     };
     let Some(payment) = page.recall(param(&pairs, "merchant_reference")) else {
-        return HttpResponse::NotFound().content_type(ContentType::plaintext()).body("Sandbox gateway: no such payment\n");
+        return HttpResponse::NotFound()
+            .content_type(ContentType::plaintext())
+            .body("Sandbox gateway: no such payment\n");
     };
     let body = serde_json::to_vec(&payment).unwrap_or_default();
     let signature = protocol::sign_notification(page.secret.expose_secret().as_bytes(), protocol::unix_now(), &body);

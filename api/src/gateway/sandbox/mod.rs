@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{
-    BrowserReturn, Checkout, CheckoutRequest, GatewayError, Notification, PaymentGateway, PendingPayment, VerifiedReturn,
+    BrowserReturn, Checkout, CheckoutRequest, GatewayError, Notification, PaymentGateway, PendingPayment,
+    VerifiedReturn,
 };
 use crate::db::PaymentEvent;
 use crate::domain::{AmountMinor, Currency, DonationId, GatewayEventId, Outcome};
@@ -78,8 +79,9 @@ impl PaymentStatus {
     }
 
     fn parse(text: &str) -> Result<Self, GatewayError> {
-        serde_json::from_value(serde_json::Value::String(text.to_string()))
-            .map_err(|_| GatewayError::Malformed(format!("unknown status `{}`", text.chars().take(32).collect::<String>())))
+        serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+            GatewayError::Malformed(format!("unknown status `{}`", text.chars().take(32).collect::<String>()))
+        })
     }
 
     /// What the status says happened; `None` when there is no verdict.
@@ -163,10 +165,7 @@ impl PaymentGateway for SandboxGateway {
         Ok(VerifiedReturn { donation_id, event, processing: false })
     }
 
-    async fn verify_notification(
-        &self,
-        notification: &Notification<'_>,
-    ) -> Result<Option<PaymentEvent>, GatewayError> {
+    async fn verify_notification(&self, notification: &Notification<'_>) -> Result<Option<PaymentEvent>, GatewayError> {
         let header = notification.headers.get(protocol::SIGNATURE_HEADER).map(String::as_str);
         protocol::verify_notification(self.key(), header, notification.body, protocol::unix_now())?;
         let body: NotificationBody = serde_json::from_slice(notification.body).map_err(malformed)?;
@@ -176,7 +175,8 @@ impl PaymentGateway for SandboxGateway {
 
     async fn fetch_status(&self, payment: &PendingPayment) -> Result<Option<PaymentEvent>, GatewayError> {
         let mut url = self.pay_url.join("status").map_err(malformed)?;
-        let query = protocol::sign(self.key(), vec![("merchant_reference".into(), payment.donation_id.as_str().into())]);
+        let query =
+            protocol::sign(self.key(), vec![("merchant_reference".into(), payment.donation_id.as_str().into())]);
         url.query_pairs_mut().extend_pairs(query);
         let response = self
             .client
@@ -191,11 +191,8 @@ impl PaymentGateway for SandboxGateway {
             status if !status.is_success() => return Err(GatewayError::Rejected(status.to_string())),
             _ => {}
         }
-        let header = response
-            .headers()
-            .get(protocol::SIGNATURE_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header =
+            response.headers().get(protocol::SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
         let body = response.bytes().await.map_err(|e| GatewayError::Unavailable(e.to_string()))?;
         protocol::verify_notification(self.key(), header.as_deref(), &body, protocol::unix_now())?;
         let status: NotificationBody = serde_json::from_slice(&body).map_err(malformed)?;
