@@ -31,7 +31,8 @@ async fn every_load_scenario_runs_clean_against_pledge_serve() {
 
     let report = verdict.lines.join("\n");
     assert!(verdict.passed, "{report}");
-    for request in ["GET /", "GET asset", "GET totals", "POST /api/v1/donations", "POST /sandbox/pay", "GET /r/{code}"] {
+    for request in ["GET /", "GET asset", "GET totals", "POST /api/v1/donations", "POST /sandbox/pay", "GET /r/{code}"]
+    {
         assert!(report.contains(&format!("{request}:")), "no `{request}` requests in:\n{report}");
     }
 }

@@ -71,7 +71,12 @@ pub async fn poll_totals(user: &mut GooseUser) -> TransactionResult {
     let body = response.text().await.unwrap_or_default();
     let totals: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     if totals["campaign"] != campaign() || !totals["raised_minor"].is_i64() || etag.is_none() {
-        return user.set_failure("totals are not a totals document with an ETag", &mut goose.request, None, Some(&body));
+        return user.set_failure(
+            "totals are not a totals document with an ETag",
+            &mut goose.request,
+            None,
+            Some(&body),
+        );
     }
     user.set_session_data(SeenTotals(etag));
     Ok(())
@@ -93,7 +98,12 @@ pub async fn give(user: &mut GooseUser) -> TransactionResult {
     let hosted_page = response.url().clone();
     if !hosted_page.path().ends_with("/sandbox/pay") {
         let body = response.text().await.unwrap_or_default();
-        return user.set_failure("the donation did not lead to the sandbox page", &mut goose.request, None, Some(&body));
+        return user.set_failure(
+            "the donation did not lead to the sandbox page",
+            &mut goose.request,
+            None,
+            Some(&body),
+        );
     }
 
     let mut fields: Vec<(String, String)> = hosted_page.query_pairs().into_owned().collect();
