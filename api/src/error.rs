@@ -131,7 +131,10 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, seconds));
         }
         if matches!(self, Self::Unauthorized) {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            // Browsers answer the Basic challenge with a login prompt (the dashboard); scripts
+            // send the token as a bearer token.
+            response
+                .insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="Pledge admin", charset="UTF-8", Bearer"#));
         }
         response.json(body)
     }

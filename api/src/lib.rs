@@ -6,6 +6,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod gateway;
+mod metrics;
 mod rate_limit;
 mod reconcile;
 mod request_spans;

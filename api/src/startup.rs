@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use campaigns::{CampaignError, Campaigns};
 use tracing_actix_web::TracingLogger;
@@ -18,6 +19,7 @@ use crate::db::{self, DbError, Store};
 use crate::gateway::sandbox::SandboxGateway;
 use crate::gateway::sandbox::hosted_page::{self, HostedPage};
 use crate::gateway::{self, FailoverPolicy, Gateways, Routes, RoutesError};
+use crate::metrics::{self, RequestMetrics};
 use crate::rate_limit::RateLimiter;
 use crate::reconcile::Reconciler;
 use crate::request_spans::QuietHotReads;
@@ -154,6 +156,7 @@ impl Application {
             }
             .spawn()
         });
+        let request_metrics = Arc::new(RequestMetrics::default());
         let state = web::Data::new(AppState {
             campaigns,
             clicks: clicks.clone(),
@@ -164,14 +167,17 @@ impl Application {
             store: store.clone(),
             totals: totals.clone(),
             gateways: gateways.clone(),
+            metrics: request_metrics.clone(),
             public_url: public_url.clone(),
             site_url,
         });
         let mut server = HttpServer::new(move || {
             let hosted_page = hosted_page.clone();
+            let request_metrics = request_metrics.clone();
             App::new()
                 .wrap(cors(&origins))
                 .wrap(TracingLogger::<QuietHotReads>::new())
+                .wrap(from_fn(move |request, next| metrics::measure(request_metrics.clone(), request, next)))
                 .app_data(state.clone())
                 .configure(routes::configure)
                 .configure(|config| {

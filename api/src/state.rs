@@ -24,6 +24,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub totals: TotalsCache,
     pub gateways: Gateways,
+    pub metrics: Arc<crate::metrics::RequestMetrics>,
     /// The API as seen from outside (gateways call back here).
     pub public_url: Url,
     /// Where the static pages live (thank-you and failed pages).

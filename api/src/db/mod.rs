@@ -4,6 +4,7 @@
 
 mod group_commit;
 mod postgres;
+mod reports;
 mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::domain::{
 };
 
 pub use postgres::PostgresStore;
+pub use reports::{GatewayCounts, GiftBucket, PendingSummary, TimeBucket};
 pub use sqlite::SqliteStore;
 
 /// A donation about to be stored as pending.
@@ -148,7 +150,7 @@ pub struct NewReferralCode {
 }
 
 /// What a share link has done so far.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct ReferralStats {
     pub code: String,
     pub campaign: String,
@@ -276,6 +278,13 @@ pub trait Store: Send + Sync {
     async fn claim_pending(&self, request: ClaimRequest) -> Result<Vec<ClaimedDonation>, DbError>;
     /// The newest events that changed nothing for a reason worth a look, at most `limit`.
     async fn events_for_review(&self, limit: i64) -> Result<Vec<ReviewEvent>, DbError>;
+    /// Counted gifts per campaign and `bucket`, the latest `limit` buckets.
+    async fn gifts_over_time(&self, bucket: TimeBucket, limit: i64) -> Result<Vec<GiftBucket>, DbError>;
+    /// Each gateway's donations by status.
+    async fn gateway_counts(&self) -> Result<Vec<GatewayCounts>, DbError>;
+    async fn pending_summary(&self) -> Result<PendingSummary, DbError>;
+    /// Share links by amount raised, at most `limit`.
+    async fn referral_funnel(&self, limit: i64) -> Result<Vec<ReferralStats>, DbError>;
     async fn ping(&self) -> Result<(), DbError>;
 }
 

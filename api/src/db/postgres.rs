@@ -9,6 +9,7 @@ use sqlx::PgConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::group_commit::{self, Done, GroupCommit, Write, WriteBatch};
+use super::reports::{self, GatewayCounts, GiftBucket, PendingSummary, TimeBucket};
 use super::{
     CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS,
     DbError, Decision, Donation, DonationRecord, DonationRow, EventResult, Inserted, LEADERBOARD, LeaderboardEntry,
@@ -302,6 +303,31 @@ impl Store for PostgresStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn gifts_over_time(&self, bucket: TimeBucket, limit: i64) -> Result<Vec<GiftBucket>, DbError> {
+        let bucket = format!(
+            "to_char(date_trunc('{}', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+            bucket.as_str()
+        );
+        Ok(sqlx::query_as(&reports::GIFTS_OVER_TIME.replace("{bucket}", &bucket))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn gateway_counts(&self) -> Result<Vec<GatewayCounts>, DbError> {
+        let rows = sqlx::query_as(reports::GATEWAY_COUNTS).fetch_all(&self.pool).await?;
+        Ok(GatewayCounts::from_rows(rows))
+    }
+
+    async fn pending_summary(&self) -> Result<PendingSummary, DbError> {
+        let age = "EXTRACT(EPOCH FROM now() - created_at)";
+        Ok(sqlx::query_as(&reports::PENDING_SUMMARY.replace("{age}", age)).fetch_one(&self.pool).await?)
+    }
+
+    async fn referral_funnel(&self, limit: i64) -> Result<Vec<ReferralStats>, DbError> {
+        Ok(sqlx::query_as(reports::REFERRAL_FUNNEL).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn ping(&self) -> Result<(), DbError> {

@@ -11,6 +11,7 @@ use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::group_commit::{self, Done, GroupCommit, Write, WriteBatch};
+use super::reports::{self, GatewayCounts, GiftBucket, PendingSummary, TimeBucket};
 use super::{
     CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS,
     DbError, Decision, Donation, DonationRecord, DonationRow, EventResult, Inserted, LEADERBOARD, LeaderboardEntry,
@@ -311,6 +312,28 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&self.readers)
         .await?)
+    }
+
+    async fn gifts_over_time(&self, bucket: TimeBucket, limit: i64) -> Result<Vec<GiftBucket>, DbError> {
+        let bucket = format!("strftime('{}', created_at)", bucket.sqlite_format());
+        Ok(sqlx::query_as(&reports::GIFTS_OVER_TIME.replace("{bucket}", &bucket).replace("$1", "?1"))
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await?)
+    }
+
+    async fn gateway_counts(&self) -> Result<Vec<GatewayCounts>, DbError> {
+        let rows = sqlx::query_as(reports::GATEWAY_COUNTS).fetch_all(&self.readers).await?;
+        Ok(GatewayCounts::from_rows(rows))
+    }
+
+    async fn pending_summary(&self) -> Result<PendingSummary, DbError> {
+        let age = "(julianday('now') - julianday(created_at)) * 86400";
+        Ok(sqlx::query_as(&reports::PENDING_SUMMARY.replace("{age}", age)).fetch_one(&self.readers).await?)
+    }
+
+    async fn referral_funnel(&self, limit: i64) -> Result<Vec<ReferralStats>, DbError> {
+        Ok(sqlx::query_as(&reports::REFERRAL_FUNNEL.replace("$1", "?1")).bind(limit).fetch_all(&self.readers).await?)
     }
 
     async fn ping(&self) -> Result<(), DbError> {

@@ -18,21 +18,28 @@ use crate::state::AppState;
 /// Rows per database round trip of the export; memory stays flat whatever the table's size.
 const EXPORT_PAGE: i64 = 1000;
 
-fn authorize(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+/// Lets in whoever presents the admin token, as a bearer token (scripts) or as the password of
+/// HTTP Basic auth with any user name (browsers). Without a configured token the admin routes
+/// do not exist.
+pub(super) fn authorize(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let Some(token) = &state.admin_token else {
         return Err(ApiError::NotFound("No such page.".into()));
     };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if bool::from(presented.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
+    let credentials = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let presented = match credentials.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.as_bytes().to_vec(),
+        Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => basic_password(encoded).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if bool::from(presented.ct_eq(token.expose_secret().as_bytes())) { Ok(()) } else { Err(ApiError::Unauthorized) }
+}
+
+/// The password of `user:password` in Basic credentials.
+fn basic_password(encoded: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let colon = decoded.iter().position(|b| *b == b':')?;
+    Some(decoded[colon + 1..].to_vec())
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,6 +3,7 @@
 
 mod admin;
 mod campaigns;
+mod dashboard;
 mod donations;
 mod form;
 mod health;
@@ -30,5 +31,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/r/{code}", web::get().to(referrals::follow_referral))
         .route("/api/v1/admin/donations", web::post().to(admin::record_offline_gift))
         .route("/api/v1/admin/donations.csv", web::get().to(admin::export_donations))
-        .route("/api/v1/admin/payments", web::get().to(admin::payments_health));
+        .route("/api/v1/admin/payments", web::get().to(admin::payments_health))
+        .route("/api/v1/admin/dashboard.json", web::get().to(dashboard::json))
+        .route("/api/v1/admin/dashboard/{section}.csv", web::get().to(dashboard::csv))
+        .route("/admin/", web::get().to(dashboard::page))
+        .route("/admin/dashboard.css", web::get().to(dashboard::stylesheet));
 }

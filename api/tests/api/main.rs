@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod aps;
 mod campaigns;
+mod dashboard;
 mod donations;
 mod failover;
 mod feed;
