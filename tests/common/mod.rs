@@ -6,6 +6,10 @@ use std::process::{Child, Command, Stdio};
 
 use url::Url;
 
+/// The dashboard's password in tests.
+#[allow(dead_code)] // each test binary includes this module; not all use everything
+pub const ADMIN_TOKEN: &str = "test-dashboard-token";
+
 /// A running `pledge serve`, stopped when dropped.
 pub struct Served {
     child: Child,
@@ -35,6 +39,7 @@ pub fn serve(root: &Path) -> Served {
         .arg("--output-dir")
         .arg(dir.path().join("public"))
         .env("RUST_LOG", "warn")
+        .env("PLEDGE_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

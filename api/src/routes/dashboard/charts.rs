@@ -20,7 +20,8 @@ pub struct Bar {
 /// Bars left to right (oldest first), with `describe` writing a value for the axis.
 pub fn bars(caption: &str, bars: &[Bar], describe: impl Fn(i64) -> String) -> String {
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
-    let slot = (WIDTH - LEFT) / bars.len().max(1) as f64;
+    // A few bars stay narrow rather than filling the width, so one bucket never looks like many.
+    let slot = ((WIDTH - LEFT) / bars.len().max(1) as f64).min(24.0);
     let mut svg = format!(
         r#"<svg class="chart" viewBox="0 0 {WIDTH} {total}" role="img" aria-label="{caption}"><title>{caption}</title>"#,
         total = HEIGHT + BOTTOM,

@@ -150,7 +150,7 @@ pub async fn page(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((
             "content-security-policy",
-            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
         ))
         .body(html))
 }

@@ -26,7 +26,7 @@ fn percent(rate: Option<f64>) -> String {
 pub fn render(dashboard: &Dashboard, campaigns: &Campaigns, stylesheet: &Url) -> String {
     let mut html = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="robots" content="noindex"><title>Pledge dashboard</title><link rel="stylesheet" href="{css}"></head><body>
+<meta name="robots" content="noindex"><link rel="icon" href="data:,"><title>Pledge dashboard</title><link rel="stylesheet" href="{css}"></head><body>
 <header><h1>Pledge dashboard</h1><span>version {version}</span></header><main>"#,
         css = escape(stylesheet.as_str()),
         version = escape(dashboard.version),
