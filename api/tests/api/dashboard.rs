@@ -116,6 +116,28 @@ async fn the_dashboard_shows_what_the_database_holds(app: TestApp) {
     let field = |name: &str| row.get(headers.iter().position(|h| h == name).unwrap()).unwrap().to_string();
     assert_eq!((field("gateway"), field("started"), field("charged_back")), ("sandbox".into(), "5".into(), "1".into()));
 
+    for section in ["campaigns", "gifts", "gateways", "review", "referrals"] {
+        let response = app
+            .client
+            .get(app.at(&format!("/api/v1/admin/dashboard/{section}.csv")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{section}");
+    }
+    let campaigns_csv = app
+        .client
+        .get(app.at("/api/v1/admin/dashboard/campaigns.csv"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(campaigns_csv.lines().any(|line| line.starts_with("water,USD,100000,4600,2,2300")), "{campaigns_csv}");
+
     let page = app.client.get(app.at("/admin/")).basic_auth("admin", Some(ADMIN_TOKEN)).send().await.unwrap();
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
     assert!(!csp.contains("unsafe-inline"), "{csp}");

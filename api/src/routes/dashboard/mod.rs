@@ -173,7 +173,19 @@ pub async fn json(
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(dashboard))
 }
 
-/// `GET /api/v1/admin/dashboard/{section}.csv`: `gifts`, `gateways` or `referrals`.
+/// A campaign's figures as one CSV row.
+#[derive(Serialize)]
+struct CampaignRow {
+    slug: String,
+    currency: String,
+    goal_minor: i64,
+    raised_minor: i64,
+    donors: i64,
+    average_gift_minor: Option<i64>,
+}
+
+/// `GET /api/v1/admin/dashboard/{section}.csv`: `campaigns`, `gifts`, `gateways`, `review` or
+/// `referrals`.
 pub async fn csv(
     request: HttpRequest,
     section: web::Path<String>,
@@ -184,10 +196,31 @@ pub async fn csv(
     let store = state.store.as_ref();
     let mut writer = csv::Writer::from_writer(Vec::new());
     let written = match section.as_str() {
+        "campaigns" => write_rows(
+            &mut writer,
+            state
+                .totals
+                .all()
+                .into_iter()
+                .map(|t| CampaignRow {
+                    average_gift_minor: (t.donors > 0).then(|| t.raised_minor / t.donors),
+                    slug: t.slug,
+                    currency: t.currency,
+                    goal_minor: t.goal_minor,
+                    raised_minor: t.raised_minor,
+                    donors: t.donors,
+                })
+                .collect(),
+        ),
         "gifts" => write_rows(&mut writer, store.gifts_over_time(query.bucket()?, BUCKETS).await?),
+        "review" => write_rows(&mut writer, store.events_for_review(10_000).await?),
         "gateways" => write_rows(&mut writer, store.gateway_counts().await?),
         "referrals" => write_rows(&mut writer, store.referral_funnel(10_000).await?),
-        _ => return Err(ApiError::NotFound("The sections are gifts, gateways and referrals.".into())),
+        _ => {
+            return Err(ApiError::NotFound(
+                "The sections are campaigns, gifts, gateways, review and referrals.".into(),
+            ));
+        }
     };
     written.map_err(|e| ApiError::Unexpected(e.into()))?;
     let body = writer.into_inner().map_err(|e| ApiError::Unexpected(e.to_string().into()))?;

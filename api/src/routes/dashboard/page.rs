@@ -37,7 +37,7 @@ pub fn render(dashboard: &Dashboard, campaigns: &Campaigns, stylesheet: &Url) ->
     referrals(&mut html, dashboard, campaigns);
     system(&mut html, dashboard);
     html.push_str(
-        r#"<p>Also as <a href="/api/v1/admin/dashboard.json">JSON</a> and CSV: <a href="/api/v1/admin/dashboard/gifts.csv">gifts</a>, <a href="/api/v1/admin/dashboard/gateways.csv">gateways</a>, <a href="/api/v1/admin/dashboard/referrals.csv">share links</a>, <a href="/api/v1/admin/donations.csv">every donation</a>.</p></main></body></html>"#,
+        r#"<p>Also as <a href="/api/v1/admin/dashboard.json">JSON</a> and CSV: <a href="/api/v1/admin/dashboard/campaigns.csv">campaigns</a>, <a href="/api/v1/admin/dashboard/gifts.csv">gifts</a>, <a href="/api/v1/admin/dashboard/gateways.csv">gateways</a>, <a href="/api/v1/admin/dashboard/referrals.csv">share links</a>, <a href="/api/v1/admin/dashboard/review.csv">events kept for review</a>, <a href="/api/v1/admin/donations.csv">every donation</a>.</p></main></body></html>"#,
     );
     html
 }
