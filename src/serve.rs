@@ -27,12 +27,14 @@ pub async fn serve(paths: SitePaths, bind: &str, database_url: &str) -> anyhow::
     settings.sandbox_secret = Some(uuid::Uuid::new_v4().simple().to_string().into());
     settings.serve_sandbox_page = true;
     settings.shutdown_timeout_seconds = 1;
-    // The dashboard's password: PLEDGE_ADMIN_TOKEN when set, else a fresh one, printed below.
-    let admin_token = std::env::var("PLEDGE_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    settings.admin_token = Some(admin_token.clone().into());
+    // The dashboard's password: PLEDGE_ADMIN_TOKEN when set (never printed), else a fresh one
+    // per run, printed below.
+    let configured = std::env::var("PLEDGE_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
+    let password = match &configured {
+        Some(_) => "the value of PLEDGE_ADMIN_TOKEN".to_string(),
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    };
+    settings.admin_token = Some(configured.unwrap_or_else(|| password.clone()).into());
 
     let (reload, _) = broadcast::channel::<()>(16);
     let output = paths.output.clone();
@@ -44,7 +46,7 @@ pub async fn serve(paths: SitePaths, bind: &str, database_url: &str) -> anyhow::
     let site = DevSite { paths, base_url: base_url.clone(), totals: app.totals(), reload };
     site.rebuild();
     println!("Pledge is running at {base_url}/ (API at {base_url}/api/v1/, press Ctrl-C to stop)");
-    println!("Dashboard: {base_url}/admin/ (user admin, password {admin_token})");
+    println!("Dashboard: {base_url}/admin/ (user admin, password {password})");
 
     let watcher = site.watch()?;
     let served = app.run_until_stopped().await.context("server failed");

@@ -132,9 +132,11 @@ impl ResponseError for ApiError {
         }
         if matches!(self, Self::Unauthorized) {
             // Browsers answer the Basic challenge with a login prompt (the dashboard); scripts
-            // send the token as a bearer token.
+            // send the token as a bearer token. One challenge per header line: Chromium drops a
+            // Basic challenge that shares its line with another scheme, and never prompts.
             response
-                .insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="Pledge admin", charset="UTF-8", Bearer"#));
+                .append_header((header::WWW_AUTHENTICATE, r#"Basic realm="Pledge admin", charset="UTF-8""#))
+                .append_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         response.json(body)
     }

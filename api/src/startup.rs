@@ -166,6 +166,7 @@ impl Application {
             admin_token: settings.admin_token.clone(),
             store: store.clone(),
             totals: totals.clone(),
+            totals_refresh: Duration::from_millis(settings.totals_refresh_ms),
             gateways: gateways.clone(),
             metrics: request_metrics.clone(),
             public_url: public_url.clone(),

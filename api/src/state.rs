@@ -23,6 +23,8 @@ pub struct AppState {
     pub admin_token: Option<secrecy::SecretString>,
     pub store: Arc<dyn Store>,
     pub totals: TotalsCache,
+    /// How often the totals snapshot is refreshed (the dashboard judges its age by it).
+    pub totals_refresh: std::time::Duration,
     pub gateways: Gateways,
     pub metrics: Arc<crate::metrics::RequestMetrics>,
     /// The API as seen from outside (gateways call back here).

@@ -49,6 +49,9 @@ pub fn serve(root: &Path) -> Served {
     while stdout.read_line(&mut line).expect("reading pledge's output") > 0 {
         if let Some(rest) = line.split("running at ").nth(1) {
             let url = Url::parse(rest.split_whitespace().next().unwrap()).unwrap();
+            // Keep reading what it prints next (the dashboard's login), or its next `println!`
+            // would fail on a closed pipe and stop it.
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
             return Served { child, url, _dir: dir };
         }
         line.clear();

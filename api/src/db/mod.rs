@@ -18,7 +18,7 @@ use crate::domain::{
 };
 
 pub use postgres::PostgresStore;
-pub use reports::{GatewayCounts, GiftBucket, PendingSummary, TimeBucket};
+pub use reports::{GatewayCounts, GiftCount, PendingDonation, PendingSummary, ReferralFunnel, TimeBucket};
 pub use sqlite::SqliteStore;
 
 /// A donation about to be stored as pending.
@@ -127,7 +127,7 @@ pub struct ClaimRequest {
 }
 
 /// An event kept for review: it changed nothing, and somebody should look at why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct ReviewEvent {
     pub gateway: String,
     pub event_id: String,
@@ -278,13 +278,16 @@ pub trait Store: Send + Sync {
     async fn claim_pending(&self, request: ClaimRequest) -> Result<Vec<ClaimedDonation>, DbError>;
     /// The newest events that changed nothing for a reason worth a look, at most `limit`.
     async fn events_for_review(&self, limit: i64) -> Result<Vec<ReviewEvent>, DbError>;
-    /// Counted gifts per campaign and `bucket`, the latest `limit` buckets.
-    async fn gifts_over_time(&self, bucket: TimeBucket, limit: i64) -> Result<Vec<GiftBucket>, DbError>;
+    /// Counted gifts per campaign and `bucket` given since `since_unix`, oldest first; buckets
+    /// without gifts are left out.
+    async fn gifts_over_time(&self, bucket: TimeBucket, since_unix: i64) -> Result<Vec<GiftCount>, DbError>;
     /// Each gateway's donations by status.
     async fn gateway_counts(&self) -> Result<Vec<GatewayCounts>, DbError>;
     async fn pending_summary(&self) -> Result<PendingSummary, DbError>;
+    /// The pending donations that have waited longest, at most `limit`.
+    async fn oldest_pending(&self, limit: i64) -> Result<Vec<PendingDonation>, DbError>;
     /// Share links by amount raised, at most `limit`.
-    async fn referral_funnel(&self, limit: i64) -> Result<Vec<ReferralStats>, DbError>;
+    async fn referral_funnel(&self, limit: i64) -> Result<Vec<ReferralFunnel>, DbError>;
     async fn ping(&self) -> Result<(), DbError>;
 }
 

@@ -9,7 +9,9 @@ use sqlx::PgConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::group_commit::{self, Done, GroupCommit, Write, WriteBatch};
-use super::reports::{self, GatewayCounts, GiftBucket, PendingSummary, TimeBucket};
+use super::reports::{
+    self, Dialect, GatewayCounts, GiftCount, PendingDonation, PendingSummary, ReferralFunnel, TimeBucket,
+};
 use super::{
     CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS,
     DbError, Decision, Donation, DonationRecord, DonationRow, EventResult, Inserted, LEADERBOARD, LeaderboardEntry,
@@ -17,6 +19,14 @@ use super::{
     ReferralStats, ReviewEvent, Store, StoredEvent, TotalsRow, check_currency, decide, refunded_by,
 };
 use crate::domain::{CampaignSlug, DonationId, ReferralCode};
+
+/// The report queries' expressions in this dialect.
+const DIALECT: Dialect = Dialect {
+    unix_seconds: "CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)",
+    timestamp: "to_timestamp({value})",
+    seconds_since: "EXTRACT(EPOCH FROM now() - {column})",
+    parameter: "$",
+};
 
 /// Donation batches committed at once (a quarter of the pool).
 const CONCURRENT_BATCHES: usize = 4;
@@ -305,13 +315,10 @@ impl Store for PostgresStore {
         .await?)
     }
 
-    async fn gifts_over_time(&self, bucket: TimeBucket, limit: i64) -> Result<Vec<GiftBucket>, DbError> {
-        let bucket = format!(
-            "to_char(date_trunc('{}', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-            bucket.as_str()
-        );
-        Ok(sqlx::query_as(&reports::GIFTS_OVER_TIME.replace("{bucket}", &bucket))
-            .bind(limit)
+    async fn gifts_over_time(&self, bucket: TimeBucket, since_unix: i64) -> Result<Vec<GiftCount>, DbError> {
+        Ok(sqlx::query_as(&DIALECT.gifts_over_time())
+            .bind(bucket.seconds())
+            .bind(since_unix)
             .fetch_all(&self.pool)
             .await?)
     }
@@ -322,12 +329,15 @@ impl Store for PostgresStore {
     }
 
     async fn pending_summary(&self) -> Result<PendingSummary, DbError> {
-        let age = "EXTRACT(EPOCH FROM now() - created_at)";
-        Ok(sqlx::query_as(&reports::PENDING_SUMMARY.replace("{age}", age)).fetch_one(&self.pool).await?)
+        Ok(sqlx::query_as(&DIALECT.pending_summary()).fetch_one(&self.pool).await?)
     }
 
-    async fn referral_funnel(&self, limit: i64) -> Result<Vec<ReferralStats>, DbError> {
-        Ok(sqlx::query_as(reports::REFERRAL_FUNNEL).bind(limit).fetch_all(&self.pool).await?)
+    async fn oldest_pending(&self, limit: i64) -> Result<Vec<PendingDonation>, DbError> {
+        Ok(sqlx::query_as(&DIALECT.oldest_pending()).bind(limit).fetch_all(&self.pool).await?)
+    }
+
+    async fn referral_funnel(&self, limit: i64) -> Result<Vec<ReferralFunnel>, DbError> {
+        Ok(sqlx::query_as(&DIALECT.referral_funnel()).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn ping(&self) -> Result<(), DbError> {

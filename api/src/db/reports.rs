@@ -1,6 +1,6 @@
 //! What the operators' dashboard reads: gifts over time, each gateway's donations by status,
 //! the pending donations the reconciler is chasing, and the share links' funnel. Written once;
-//! `{bucket}` and `{age}` are filled with each dialect's expressions.
+//! the `{…}` placeholders are filled with each dialect's expressions (see `Dialect`).
 
 use serde::Serialize;
 
@@ -31,23 +31,34 @@ impl TimeBucket {
         }
     }
 
-    /// SQLite's `strftime` format truncating a timestamp to this bucket.
-    pub(super) fn sqlite_format(self) -> &'static str {
+    pub fn seconds(self) -> i64 {
         match self {
-            Self::Minute => "%Y-%m-%dT%H:%M:00Z",
-            Self::Hour => "%Y-%m-%dT%H:00:00Z",
-            Self::Day => "%Y-%m-%dT00:00:00Z",
+            Self::Minute => 60,
+            Self::Hour => 3_600,
+            Self::Day => 86_400,
+        }
+    }
+
+    /// How many buckets a chart shows: two hours by the minute, a week by the hour, three
+    /// months by the day.
+    pub fn window(self) -> i64 {
+        match self {
+            Self::Minute => 120,
+            Self::Hour => 168,
+            Self::Day => 92,
         }
     }
 }
 
-/// Gifts counted in one bucket of one campaign (by when they were made).
+/// Counted gifts of one campaign in one bucket (by when the donor gave: `created_at`, which
+/// a later refund or dispute does not move).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct GiftBucket {
+pub struct GiftCount {
     pub campaign: String,
-    /// The bucket's start, RFC 3339 in UTC.
-    pub start: String,
+    /// The bucket's start, in Unix seconds (UTC).
+    pub start: i64,
     pub gifts: i64,
+    /// What the gifts count now: amounts less refunds.
     pub amount_minor: i64,
 }
 
@@ -55,6 +66,7 @@ pub struct GiftBucket {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct GatewayCounts {
     pub gateway: String,
+    /// Every donation sent to it, whatever became of it.
     pub started: i64,
     pub pending: i64,
     pub succeeded: i64,
@@ -92,6 +104,17 @@ impl GatewayCounts {
         }
         by_gateway
     }
+
+    /// Donations the gateway took money for, whatever happened after.
+    pub fn paid(&self) -> i64 {
+        self.succeeded + self.refunded + self.disputed + self.charged_back
+    }
+
+    /// Declined or failed, as a share of the payments that got a verdict.
+    pub fn decline_rate(&self) -> Option<f64> {
+        let verdicts = self.paid() + self.failed;
+        (verdicts > 0).then(|| self.failed as f64 / verdicts as f64)
+    }
 }
 
 /// The donations still waiting for a gateway's verdict.
@@ -104,20 +127,99 @@ pub struct PendingSummary {
     pub reconciling: i64,
 }
 
-pub(super) const GIFTS_OVER_TIME: &str = "SELECT campaign, {bucket} AS start, CAST(COUNT(*) AS BIGINT) AS gifts, \
+/// One pending donation, as the reconciler sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct PendingDonation {
+    pub id: String,
+    pub campaign: String,
+    pub gateway: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub age_seconds: i64,
+    /// Times the reconciler has asked the gateway.
+    pub attempts: i64,
+    /// When it asks next, in seconds from now (negative: due); `None` before the first ask.
+    pub next_check_seconds: Option<i64>,
+}
+
+/// A share link's funnel: clicks, donations started with it, gifts counted, money raised.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ReferralFunnel {
+    pub code: String,
+    pub campaign: String,
+    pub clicks: i64,
+    pub started: i64,
+    /// Gifts counted now (succeeded or disputed), as the public stats count them.
+    pub donations: i64,
+    pub raised_minor: i64,
+}
+
+/// The dialect's expressions the report queries are written with.
+pub(super) struct Dialect {
+    /// A timestamp column (`{column}`) as Unix seconds, an integer.
+    pub unix_seconds: &'static str,
+    /// Unix seconds (`{value}`) as a timestamp comparable with the columns.
+    pub timestamp: &'static str,
+    /// Seconds from a timestamp column (`{column}`) to now; NULL for NULL.
+    pub seconds_since: &'static str,
+    /// Parameters are `$1` in the queries; SQLite wants `?1`.
+    pub parameter: &'static str,
+}
+
+impl Dialect {
+    pub(super) fn gifts_over_time(&self) -> String {
+        self.fill(
+            &GIFTS_OVER_TIME
+                .replace("{start}", &self.unix_seconds.replace("{column}", "created_at"))
+                .replace("{since}", &self.timestamp.replace("{value}", "$2")),
+        )
+    }
+
+    pub(super) fn pending_summary(&self) -> String {
+        self.fill(&PENDING_SUMMARY.replace("{age}", &self.seconds_since.replace("{column}", "created_at")))
+    }
+
+    pub(super) fn oldest_pending(&self) -> String {
+        self.fill(
+            &OLDEST_PENDING
+                .replace("{age}", &self.seconds_since.replace("{column}", "created_at"))
+                .replace("{since_lease}", &self.seconds_since.replace("{column}", "reconcile_after")),
+        )
+    }
+
+    pub(super) fn referral_funnel(&self) -> String {
+        self.fill(REFERRAL_FUNNEL)
+    }
+
+    fn fill(&self, query: &str) -> String {
+        query.replace('$', self.parameter)
+    }
+}
+
+/// `$1` is the bucket's width in seconds, `$2` the window's start in Unix seconds.
+const GIFTS_OVER_TIME: &str = "SELECT campaign, {start} / $1 * $1 AS start, CAST(COUNT(*) AS BIGINT) AS gifts, \
      CAST(SUM(amount_minor - refunded_minor) AS BIGINT) AS amount_minor FROM donations \
-     WHERE status IN ('succeeded', 'disputed') GROUP BY campaign, start ORDER BY start DESC, campaign LIMIT $1";
+     WHERE status IN ('succeeded', 'disputed') AND created_at >= {since} \
+     GROUP BY campaign, start ORDER BY campaign, start";
 
 pub(super) const GATEWAY_COUNTS: &str =
     "SELECT gateway, status, CAST(COUNT(*) AS BIGINT) FROM donations GROUP BY gateway, status ORDER BY gateway, status";
 
-pub(super) const PENDING_SUMMARY: &str = "SELECT CAST(COUNT(*) AS BIGINT) AS count, \
+const PENDING_SUMMARY: &str = "SELECT CAST(COUNT(*) AS BIGINT) AS count, \
      CAST(MAX({age}) AS BIGINT) AS oldest_seconds, \
      CAST(COALESCE(SUM(CASE WHEN reconcile_attempts > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS reconciling \
      FROM donations WHERE status = 'pending'";
 
-/// Every share link's clicks and counted gifts, best first.
-pub(super) const REFERRAL_FUNNEL: &str = "SELECT r.code, r.campaign, r.clicks, \
+/// The longest-waiting first; `$1` is the limit.
+const OLDEST_PENDING: &str = "SELECT id, campaign, gateway, amount_minor, currency, \
+     CAST({age} AS BIGINT) AS age_seconds, CAST(reconcile_attempts AS BIGINT) AS attempts, \
+     CAST(-({since_lease}) AS BIGINT) AS next_check_seconds \
+     FROM donations WHERE status = 'pending' ORDER BY created_at, id LIMIT $1";
+
+/// Every share link's funnel, best first. Counted money as in the public stats: succeeded and
+/// disputed gifts, less refunds. `$1` is the limit.
+const REFERRAL_FUNNEL: &str = "SELECT r.code, r.campaign, CAST(r.clicks AS BIGINT) AS clicks, \
+     CAST(COUNT(d.id) AS BIGINT) AS started, \
      CAST(COALESCE(SUM(CASE WHEN d.status IN ('succeeded', 'disputed') THEN 1 ELSE 0 END), 0) AS BIGINT) AS donations, \
      CAST(COALESCE(SUM(CASE WHEN d.status IN ('succeeded', 'disputed') THEN d.amount_minor - d.refunded_minor ELSE 0 END), 0) AS BIGINT) AS raised_minor \
      FROM referral_codes r LEFT JOIN donations d ON d.referral_code = r.code \

@@ -11,7 +11,9 @@ use sqlx::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::group_commit::{self, Done, GroupCommit, Write, WriteBatch};
-use super::reports::{self, GatewayCounts, GiftBucket, PendingSummary, TimeBucket};
+use super::reports::{
+    self, Dialect, GatewayCounts, GiftCount, PendingDonation, PendingSummary, ReferralFunnel, TimeBucket,
+};
 use super::{
     CampaignTotals, CheckoutRecord, ClaimRequest, ClaimedDonation, ClaimedRow, DONATION_COLUMNS, DONATION_RECORDS,
     DbError, Decision, Donation, DonationRecord, DonationRow, EventResult, Inserted, LEADERBOARD, LeaderboardEntry,
@@ -19,6 +21,14 @@ use super::{
     ReferralStats, ReviewEvent, Store, StoredEvent, TotalsRow, check_currency, decide, refunded_by,
 };
 use crate::domain::{CampaignSlug, DonationId, ReferralCode};
+
+/// The report queries' expressions in this dialect.
+const DIALECT: Dialect = Dialect {
+    unix_seconds: "CAST(strftime('%s', {column}) AS INTEGER)",
+    timestamp: "strftime('%Y-%m-%dT%H:%M:%fZ', {value}, 'unixepoch')",
+    seconds_since: "((julianday('now') - julianday({column})) * 86400)",
+    parameter: "?",
+};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -314,10 +324,10 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn gifts_over_time(&self, bucket: TimeBucket, limit: i64) -> Result<Vec<GiftBucket>, DbError> {
-        let bucket = format!("strftime('{}', created_at)", bucket.sqlite_format());
-        Ok(sqlx::query_as(&reports::GIFTS_OVER_TIME.replace("{bucket}", &bucket).replace("$1", "?1"))
-            .bind(limit)
+    async fn gifts_over_time(&self, bucket: TimeBucket, since_unix: i64) -> Result<Vec<GiftCount>, DbError> {
+        Ok(sqlx::query_as(&DIALECT.gifts_over_time())
+            .bind(bucket.seconds())
+            .bind(since_unix)
             .fetch_all(&self.readers)
             .await?)
     }
@@ -328,12 +338,15 @@ impl Store for SqliteStore {
     }
 
     async fn pending_summary(&self) -> Result<PendingSummary, DbError> {
-        let age = "(julianday('now') - julianday(created_at)) * 86400";
-        Ok(sqlx::query_as(&reports::PENDING_SUMMARY.replace("{age}", age)).fetch_one(&self.readers).await?)
+        Ok(sqlx::query_as(&DIALECT.pending_summary()).fetch_one(&self.readers).await?)
     }
 
-    async fn referral_funnel(&self, limit: i64) -> Result<Vec<ReferralStats>, DbError> {
-        Ok(sqlx::query_as(&reports::REFERRAL_FUNNEL.replace("$1", "?1")).bind(limit).fetch_all(&self.readers).await?)
+    async fn oldest_pending(&self, limit: i64) -> Result<Vec<PendingDonation>, DbError> {
+        Ok(sqlx::query_as(&DIALECT.oldest_pending()).bind(limit).fetch_all(&self.readers).await?)
+    }
+
+    async fn referral_funnel(&self, limit: i64) -> Result<Vec<ReferralFunnel>, DbError> {
+        Ok(sqlx::query_as(&DIALECT.referral_funnel()).bind(limit).fetch_all(&self.readers).await?)
     }
 
     async fn ping(&self) -> Result<(), DbError> {

@@ -279,6 +279,13 @@ impl Gateways {
             .collect()
     }
 
+    /// Which rule routes `currency`: its own code, `*`, or `None` when there are no rules
+    /// (the first configured gateway takes everything).
+    pub fn rule_for(&self, currency: Currency) -> Option<&str> {
+        let rules = &self.routes.by_currency;
+        rules.get_key_value(currency.code()).or_else(|| rules.get_key_value("*")).map(|(key, _)| key.as_str())
+    }
+
     pub fn record_start(&self, gateway: &str, ok: bool) {
         self.record(gateway, if ok { Sample::StartOk } else { Sample::StartError });
     }

@@ -34,6 +34,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/v1/admin/payments", web::get().to(admin::payments_health))
         .route("/api/v1/admin/dashboard.json", web::get().to(dashboard::json))
         .route("/api/v1/admin/dashboard/{section}.csv", web::get().to(dashboard::csv))
+        .route("/admin", web::get().to(dashboard::redirect))
         .route("/admin/", web::get().to(dashboard::page))
         .route("/admin/dashboard.css", web::get().to(dashboard::stylesheet));
 }
