@@ -1,6 +1,7 @@
 //! The `pledge` command: parses arguments, sets up logging, and hands each subcommand to the
 //! `generator` or `api` library. The only place where the two are wired together.
 
+mod live_check;
 mod serve;
 mod telemetry;
 
@@ -50,10 +51,63 @@ enum Command {
         #[arg(long)]
         drafts: bool,
     },
-    /// Check content, templates and internal links without writing anything.
+    /// Check content, templates and internal links without writing anything; or, with
+    /// `--live`, check that a deployed site and its API answer (an uptime check for a timer).
     Check {
         #[arg(long, default_value = ".")]
         root: PathBuf,
+        /// The deployed site's URL: checks its home page, the API's readiness and every
+        /// campaign's totals instead of the sources; exits non-zero with the reason.
+        #[arg(long)]
+        live: Option<url::Url>,
+        /// The API's base URL, when it is not the site's.
+        #[arg(long, requires = "live")]
+        api: Option<url::Url>,
+        /// How long each request may take.
+        #[arg(long, default_value_t = 10, requires = "live")]
+        timeout_seconds: u64,
+    },
+    /// Back the database up while the API runs (SQLite or PostgreSQL), keeping the newest N.
+    Backup {
+        #[arg(long, env = "PLEDGE_DATABASE_URL")]
+        database_url: String,
+        /// The folder backups go to.
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long, default_value_t = 14)]
+        keep: usize,
+    },
+    /// Restore a backup made by `pledge backup` (stop the API first).
+    Restore {
+        #[arg(long, env = "PLEDGE_DATABASE_URL")]
+        database_url: String,
+        /// The backup file (`pledge-….sqlite3` or `pledge-….pgdump`).
+        file: PathBuf,
+        /// Replace an existing SQLite database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Deploy what `pledge build` wrote (checked against its `_manifest.json`): a new release in a
+    /// local folder with an atomic `current` switch, or the changed files to an object store.
+    Deploy {
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// The built site; defaults to the root's output folder (`site/public/`).
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// A folder of releases, `s3://bucket/prefix` (credentials and endpoint from AWS_*), or
+        /// `file:///abs/path` (object-store layout in a folder).
+        #[arg(long)]
+        to: String,
+        /// Releases a folder keeps (default 5); the one `current` points to is never deleted.
+        #[arg(long)]
+        keep: Option<std::num::NonZeroUsize>,
+        /// Object stores: delete objects under the prefix that the site no longer has.
+        #[arg(long)]
+        prune: bool,
+        /// Folders: point `current` back to the release before it.
+        #[arg(long, conflicts_with_all = ["output_dir", "prune", "keep"])]
+        rollback: bool,
     },
     /// Run the API alone, for production. Settings come from PLEDGE_* variables and `--config`.
     Api {
@@ -69,7 +123,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(matches!(cli.command, Command::Api { .. }) || std::env::var_os("PLEDGE_LOG_JSON").is_some());
+    let _telemetry =
+        telemetry::init(matches!(cli.command, Command::Api { .. }) || std::env::var_os("PLEDGE_LOG_JSON").is_some());
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -101,7 +156,13 @@ fn run(command: Command) -> anyhow::Result<()> {
                 Some(api) => runtime()?.block_on(fetch_progress(&paths.config, &api))?,
                 None => BTreeMap::new(),
             };
-            let options = BuildOptions { base_url, include_drafts: drafts, progress, ..BuildOptions::default() };
+            let options = BuildOptions {
+                base_url,
+                include_drafts: drafts,
+                progress,
+                precompress: true,
+                ..BuildOptions::default()
+            };
             let started = std::time::Instant::now();
             let report = generator::build(&paths, &options)?;
             println!(
@@ -114,10 +175,23 @@ fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Check { root } => {
+        Command::Check { live: Some(site), api, timeout_seconds, .. } => {
+            let api = api.unwrap_or_else(|| site.clone());
+            runtime()?.block_on(live_check::check(&site, &api, std::time::Duration::from_secs(timeout_seconds)))
+        }
+        Command::Check { root, live: None, .. } => {
             let paths = SitePaths::detect(&root);
             let (_, report) = generator::render_site(&paths, &BuildOptions::default())?;
             println!("No problems: {} pages, {} sections", report.pages, report.sections);
+            Ok(())
+        }
+        Command::Deploy { root, output_dir, to, keep, prune, rollback } => {
+            let output = output_dir.unwrap_or_else(|| SitePaths::detect(&root).output);
+            let target = deploy::Target::parse(&to)?;
+            // The generator's cache rules, passed in: `deploy` does not depend on the generator.
+            let cache_control = |path: &str| Some(generator::postprocess::cache_policy(path).to_owned());
+            let options = deploy::DeployOptions { keep, prune, rollback, cache_control };
+            println!("{}", runtime()?.block_on(deploy::run(&output, &target, &options))?);
             Ok(())
         }
         Command::Api { config } => {
@@ -134,6 +208,21 @@ fn run(command: Command) -> anyhow::Result<()> {
                 app.run_until_stopped().await.context("server failed")
             })
         }
+        Command::Backup { database_url, to, keep } => runtime()?.block_on(async {
+            let report = api::db::backup::backup(&database_url, &to, keep).await?;
+            println!("Backed up to {} ({} bytes)", report.file.display(), report.bytes);
+            for old in report.removed {
+                println!("Removed {}", old.display());
+            }
+            Ok(())
+        }),
+        Command::Restore { database_url, file, force } => runtime()?.block_on(async {
+            api::db::backup::restore(&database_url, &file, force).await?;
+            // Migrations newer than the backup are applied now rather than at the API's start.
+            api::db::connect(&database_url).await?;
+            println!("Restored {}", file.display());
+            Ok(())
+        }),
         Command::Migrate { database_url } => runtime()?.block_on(async {
             api::db::connect(&database_url).await?;
             println!("Migrations applied.");

@@ -537,3 +537,22 @@ async fn the_dashboard_charts_the_gifts_and_is_photographed() {
     }
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_script_error_on_a_page_is_reported_to_the_api() {
+    let Some(browser) = open_browser().await else { return };
+    browser.open("/donate/").await;
+    browser.script("setTimeout(function () { throw new Error('pledge test failure') }, 0); return true").await;
+
+    let metrics = browser.served.url.join("/metrics").unwrap();
+    let started = Instant::now();
+    loop {
+        let text = reqwest::get(metrics.clone()).await.unwrap().text().await.unwrap();
+        if text.contains(r#"pledge_client_errors_total{result="logged"} 1"#) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no report arrived:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.close().await;
+}

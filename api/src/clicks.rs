@@ -66,11 +66,21 @@ impl ClickCounter {
         Ok(batch.len())
     }
 
-    pub fn spawn_flusher(self: &Arc<Self>, store: Arc<dyn Store>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    /// Writes the counts every `interval` until `stop` changes (the last counts are written by
+    /// whoever stops the server, after the last request).
+    pub fn spawn_flusher(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        interval: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let counter = self.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => break,
+                }
                 if let Err(error) = counter.flush(store.as_ref()).await {
                     tracing::warn!(%error, "referral clicks not written yet; will retry");
                 }

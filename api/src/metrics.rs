@@ -13,6 +13,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use serde::Serialize;
 
+use crate::prometheus::Prometheus;
+
 /// Upper bounds of the latency buckets, in microseconds; one more bucket takes the rest.
 pub const LATENCY_BOUNDS_US: [u64; 16] = [
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
@@ -190,19 +192,25 @@ fn percentile_ms(counts: &[u64], share: f64) -> f64 {
     0.0
 }
 
-/// The middleware: times each request and records its status.
+/// The middleware: times each request and records its status, for the dashboard and, by
+/// route, for Prometheus.
 pub async fn measure(
     metrics: Arc<RequestMetrics>,
+    prometheus: Arc<Prometheus>,
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
+    let route = request.match_pattern().unwrap_or_else(|| crate::prometheus::UNMATCHED.to_string());
+    let method = request.method().clone();
     let response = next.call(request).await;
     let status = match &response {
         Ok(response) => response.status().as_u16(),
         Err(error) => error.as_response_error().status_code().as_u16(),
     };
-    metrics.record(status, started.elapsed());
+    let elapsed = started.elapsed();
+    metrics.record(status, elapsed);
+    prometheus.record_request(route, &method, status, elapsed);
     response
 }
 

@@ -39,12 +39,17 @@ pub struct Round {
 }
 
 impl Reconciler {
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+    /// Runs a round every `every` until `stop` changes; a round under way is finished first, so
+    /// a stopping server never leaves a gateway's answer unapplied.
+    pub fn spawn(self, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(self.every);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                ticker.tick().await;
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = stop.changed() => break,
+                }
                 match self.round().await {
                     Ok(round) if round.claimed > 0 => tracing::info!(?round, "reconciled pending donations"),
                     Ok(_) => {}
@@ -89,7 +94,11 @@ impl Reconciler {
             currency: donation.currency,
             gateway_reference: donation.gateway_reference.clone(),
         };
-        let event = match gateway.fetch_status(&payment).await? {
+        let status = gateway.fetch_status(&payment).await;
+        if status.is_err() {
+            self.gateways.record_status_error(&donation.gateway);
+        }
+        let event = match status? {
             Some(event) => event,
             None if donation.age >= self.abandon_after => PaymentEvent {
                 gateway: donation.gateway.clone(),

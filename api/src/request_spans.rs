@@ -12,7 +12,13 @@ pub struct QuietHotReads;
 
 impl RootSpanBuilder for QuietHotReads {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        if is_hot_read(request) { Span::none() } else { tracing_actix_web::root_span!(request) }
+        if is_hot_read(request) {
+            return Span::none();
+        }
+        // The proxy's id for the request (nginx's `$request_id`), so its access log line and
+        // ours can be matched; ours stays `request_id`, which a client cannot choose.
+        let edge_request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        tracing_actix_web::root_span!(request, edge_request_id = %edge_request_id.chars().take(64).collect::<String>())
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {

@@ -102,6 +102,8 @@ pub struct Settings {
     pub click_dedupe_minutes: u64,
     /// Share links one visitor may create per hour.
     pub referral_creations_per_hour: u32,
+    /// Script error reports one visitor's pages may send per minute (`/api/v1/client-errors`).
+    pub client_errors_per_minute: u32,
     /// Connections per worker at most (actix's `max_connections`).
     pub max_connections_per_worker: usize,
     /// How long a stopping server lets requests in flight finish.
@@ -151,6 +153,7 @@ impl Settings {
             .and_then(|b| b.set_default("click_flush_ms", 1000))
             .and_then(|b| b.set_default("click_dedupe_minutes", 30))
             .and_then(|b| b.set_default("referral_creations_per_hour", 10))
+            .and_then(|b| b.set_default("client_errors_per_minute", 10))
             .and_then(|b| b.set_default("stripe_api_base", "https://api.stripe.com/"))
             .and_then(|b| b.set_default("aps_sha_type", "sha256"))
             .and_then(|b| b.set_default("aps_page_url", "https://checkout.payfort.com/FortAPI/paymentPage"))

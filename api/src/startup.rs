@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use campaigns::{CampaignError, Campaigns};
 use tracing_actix_web::TracingLogger;
@@ -20,6 +20,7 @@ use crate::gateway::sandbox::SandboxGateway;
 use crate::gateway::sandbox::hosted_page::{self, HostedPage};
 use crate::gateway::{self, FailoverPolicy, Gateways, Routes, RoutesError};
 use crate::metrics::{self, RequestMetrics};
+use crate::prometheus::Prometheus;
 use crate::rate_limit::RateLimiter;
 use crate::reconcile::Reconciler;
 use crate::request_spans::QuietHotReads;
@@ -36,7 +37,12 @@ pub struct Application {
     totals: TotalsCache,
     store: Arc<dyn Store>,
     clicks: Arc<ClickCounter>,
-    background: Vec<tokio::task::JoinHandle<()>>,
+    /// Told when the server has stopped, so background tasks finish what they are doing.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Tasks that write (click flusher, reconciler): awaited at shutdown.
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    /// The totals refresher only reads: aborted at shutdown.
+    refresher: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +150,9 @@ impl Application {
 
         let refresher = totals.spawn_refresher(store.clone(), Duration::from_millis(settings.totals_refresh_ms));
         let clicks = Arc::new(ClickCounter::new(Duration::from_secs(settings.click_dedupe_minutes * 60)));
-        let flusher = clicks.spawn_flusher(store.clone(), Duration::from_millis(settings.click_flush_ms));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let flusher =
+            clicks.spawn_flusher(store.clone(), Duration::from_millis(settings.click_flush_ms), stopped.clone());
         let reconciler = (settings.reconcile_interval_seconds > 0).then(|| {
             Reconciler {
                 store: store.clone(),
@@ -154,9 +162,10 @@ impl Application {
                 min_age: Duration::from_secs(settings.reconcile_after_seconds),
                 abandon_after: Duration::from_secs(settings.abandon_after_seconds),
             }
-            .spawn()
+            .spawn(stopped.clone())
         });
         let request_metrics = Arc::new(RequestMetrics::default());
+        let prometheus = Arc::new(Prometheus::default());
         let state = web::Data::new(AppState {
             campaigns,
             clicks: clicks.clone(),
@@ -169,16 +178,28 @@ impl Application {
             totals_refresh: Duration::from_millis(settings.totals_refresh_ms),
             gateways: gateways.clone(),
             metrics: request_metrics.clone(),
+            prometheus: prometheus.clone(),
+            client_error_limiter: RateLimiter::new(settings.client_errors_per_minute, Duration::from_secs(60)),
             public_url: public_url.clone(),
             site_url,
         });
+        // Sentry is set up by whoever starts the process (`pledge api`); without it the
+        // middleware, which makes a hub per request, is left out of the hot path.
+        let sentry_enabled = sentry::Hub::current().client().is_some_and(|client| client.is_enabled());
         let mut server = HttpServer::new(move || {
             let hosted_page = hosted_page.clone();
             let request_metrics = request_metrics.clone();
+            let prometheus = prometheus.clone();
             App::new()
                 .wrap(cors(&origins))
+                .wrap(Condition::new(
+                    sentry_enabled,
+                    sentry_actix::Sentry::builder().capture_server_errors(false).finish(),
+                ))
                 .wrap(TracingLogger::<QuietHotReads>::new())
-                .wrap(from_fn(move |request, next| metrics::measure(request_metrics.clone(), request, next)))
+                .wrap(from_fn(move |request, next| {
+                    metrics::measure(request_metrics.clone(), prometheus.clone(), request, next)
+                }))
                 .app_data(state.clone())
                 .configure(routes::configure)
                 .configure(|config| {
@@ -206,7 +227,9 @@ impl Application {
             totals,
             store,
             clicks,
-            background: [Some(refresher), Some(flusher), reconciler].into_iter().flatten().collect(),
+            stop,
+            writers: [Some(flusher), reconciler].into_iter().flatten().collect(),
+            refresher,
         })
     }
 
@@ -229,12 +252,17 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the process is told to stop (SIGINT, SIGTERM), then drains connections and
-    /// writes the referral clicks still counted only in memory.
+    /// Serves until the process is told to stop (SIGINT, SIGTERM), then lets requests in flight
+    /// finish (up to the shutdown timeout), lets the reconciler finish its round, and writes the
+    /// referral clicks still counted only in memory.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        for task in &self.background {
-            task.abort();
+        self.refresher.abort();
+        let _ = self.stop.send(true);
+        for task in self.writers {
+            if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+                tracing::warn!("a background task did not finish within 10 s of the shutdown");
+            }
         }
         match self.clicks.flush(self.store.as_ref()).await {
             Ok(codes) => tracing::info!(codes, "referral clicks written at shutdown"),

@@ -27,6 +27,9 @@ pub struct AppState {
     pub totals_refresh: std::time::Duration,
     pub gateways: Gateways,
     pub metrics: Arc<crate::metrics::RequestMetrics>,
+    pub prometheus: Arc<crate::prometheus::Prometheus>,
+    /// Client-side error reports one visitor may send per minute.
+    pub client_error_limiter: RateLimiter,
     /// The API as seen from outside (gateways call back here).
     pub public_url: Url,
     /// Where the static pages live (thank-you and failed pages).

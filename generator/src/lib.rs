@@ -1,12 +1,14 @@
 //! The site generator: Zola-format content and Tera themes in, CDN-ready static files out.
 //!
 //! A pipeline of typed stages, each a function from one value to the next, so the compiler
-//! enforces their order: [`load`] → [`resolve`] → [`render`] → [`postprocess`] → [`write`].
+//! enforces their order: [`load`] → [`resolve`] → [`render`] → [`postprocess`] (and
+//! [`precompress`]) → [`write`].
 
 pub mod config;
 pub mod load;
 mod paths;
 pub mod postprocess;
+pub mod precompress;
 pub mod problem;
 pub mod render;
 pub mod resolve;
@@ -36,6 +38,9 @@ pub struct BuildOptions {
     pub progress: BTreeMap<String, CampaignProgress>,
     /// Adds the dev server's reload script to every page.
     pub live_reload: bool,
+    /// Writes `.gz` and `.br` beside every text file (production builds; the dev server skips
+    /// it to rebuild faster).
+    pub precompress: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +94,12 @@ pub fn render_site(
     let rendered = render::render(resolved, &options.progress)?;
     tracing::debug!(files = rendered.files.len(), elapsed = ?started.elapsed(), "rendered");
 
-    let processed = postprocess::postprocess(rendered, &config, options.live_reload);
+    let mut processed = postprocess::postprocess(rendered, &config, options.live_reload);
+    if options.precompress {
+        let started = Instant::now();
+        processed = precompress::precompress(processed)?;
+        tracing::debug!(files = processed.files.len(), elapsed = ?started.elapsed(), "precompressed");
+    }
     let files = processed.files.len();
     Ok((processed, BuildReport { pages, sections, files }))
 }

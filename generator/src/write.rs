@@ -1,13 +1,41 @@
 //! Stage 5, write: the only code that writes to the output folder. Files go to a temporary folder
 //! beside the output, which is swapped in at the end, so a failed build leaves the old site intact.
+//! The folder's manifest (`_manifest.json`: path → SHA-256 and size) is written with it, so a
+//! deploy can send only what changed.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::BuildError;
 use crate::render::{OutputFile, RenderedSite};
 
-/// Writes the site and swaps it into `output`. Returns the number of files written.
+pub const MANIFEST_FILE: &str = "_manifest.json";
+
+/// Every file of a build but the manifest itself, keyed by its `/`-separated relative path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub files: BTreeMap<String, ManifestEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl ManifestEntry {
+    fn of(bytes: &[u8]) -> Self {
+        Self { sha256: hex::encode(Sha256::digest(bytes)), size: bytes.len() as u64 }
+    }
+}
+
+/// Writes the site and its manifest and swaps them into `output`. Returns the number of files
+/// written, the manifest included.
 pub fn write(site: &RenderedSite, output: &Path) -> Result<usize, BuildError> {
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| BuildError::io(parent, e))?;
@@ -16,19 +44,33 @@ pub fn write(site: &RenderedSite, output: &Path) -> Result<usize, BuildError> {
         .prefix(&format!(".{name}.new-"))
         .tempdir_in(parent)
         .map_err(|e| BuildError::io(parent, e))?;
+    let mut manifest = Manifest { version: 1, files: BTreeMap::new() };
     for (path, file) in &site.files {
         let target = staging.path().join(path);
         if let Some(dir) = target.parent() {
             fs::create_dir_all(dir).map_err(|e| BuildError::io(dir, e))?;
         }
-        match file {
-            OutputFile::Bytes(bytes) => fs::write(&target, bytes).map(|_| ()),
-            OutputFile::Copy(source) => fs::copy(source, &target).map(|_| ()),
-        }
-        .map_err(|e| BuildError::io(&target, e))?;
+        manifest.files.insert(path.clone(), write_file(file, &target)?);
     }
+    let listing = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+    let target = staging.path().join(MANIFEST_FILE);
+    fs::write(&target, listing).map_err(|e| BuildError::io(&target, e))?;
     swap_in(staging.keep(), output)?;
-    Ok(site.files.len())
+    Ok(site.files.len() + 1)
+}
+
+/// A static file is read whole rather than copied, so what is written is what is hashed.
+fn write_file(file: &OutputFile, target: &Path) -> Result<ManifestEntry, BuildError> {
+    let read;
+    let bytes = match file {
+        OutputFile::Bytes(bytes) => bytes,
+        OutputFile::Copy(source) => {
+            read = fs::read(source).map_err(|e| BuildError::io(source, e))?;
+            &read
+        }
+    };
+    fs::write(target, bytes).map_err(|e| BuildError::io(target, e))?;
+    Ok(ManifestEntry::of(bytes))
 }
 
 /// Moves the old output aside (into a uniquely named folder, so a leftover from an interrupted

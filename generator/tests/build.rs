@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use generator::{BuildError, BuildOptions, CampaignProgress, SitePaths};
@@ -114,9 +115,83 @@ fn cdn_files_are_generated() {
 }
 
 #[test]
+fn text_files_get_gzip_and_brotli_twins_that_decompress_to_them() {
+    let (out, result) = build("site", &BuildOptions { precompress: true, ..BuildOptions::default() });
+    result.unwrap();
+    let public = out.path().join("public");
+
+    let page = fs::read(public.join("about/index.html")).unwrap();
+    let mut gunzipped = Vec::new();
+    flate2::read::GzDecoder::new(fs::File::open(public.join("about/index.html.gz")).unwrap())
+        .read_to_end(&mut gunzipped)
+        .unwrap();
+    assert_eq!(gunzipped, page);
+    let mut unbrotlied = Vec::new();
+    brotli::Decompressor::new(fs::File::open(public.join("about/index.html.br")).unwrap(), 4096)
+        .read_to_end(&mut unbrotlied)
+        .unwrap();
+    assert_eq!(unbrotlied, page);
+    assert!(fs::metadata(public.join("about/index.html.br")).unwrap().len() < page.len() as u64);
+    assert!(!public.join("_headers.gz").exists() && !public.join("_manifest.json.gz").exists());
+}
+
+#[test]
+fn the_manifest_lists_every_file_with_its_hash_and_size() {
+    let (out, result) = build("site", &BuildOptions { precompress: true, ..BuildOptions::default() });
+    result.unwrap();
+    let public = out.path().join("public");
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(public.join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["version"], 1);
+    let listed: BTreeMap<String, serde_json::Value> = serde_json::from_value(manifest["files"].clone()).unwrap();
+    let on_disk: Vec<String> = walk(&public)
+        .iter()
+        .map(|p| p.strip_prefix(&public).unwrap().to_string_lossy().replace('\\', "/"))
+        .filter(|p| p != "_manifest.json")
+        .collect();
+    assert_eq!(listed.keys().cloned().collect::<Vec<_>>(), {
+        let mut sorted = on_disk.clone();
+        sorted.sort();
+        sorted
+    });
+    for (path, entry) in &listed {
+        let bytes = fs::read(public.join(path)).unwrap();
+        assert_eq!(entry["size"], bytes.len() as u64, "{path}");
+        assert_eq!(entry["sha256"], hex_sha256(&bytes), "{path}");
+    }
+    assert!(listed.contains_key("theme.css") && listed.contains_key("about/index.html.gz"));
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    let output = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn nginx_gets_the_same_cache_rules_as_a_map() {
+    let (out, result) = build("site", &BuildOptions::default());
+    result.unwrap();
+
+    let rules = read(out.path(), "_headers.nginx");
+    assert!(rules.contains("map $uri $pledge_cache_control {"), "{rules}");
+    assert!(rules.contains(r#"~\.html$ "public, max-age=60, stale-while-revalidate"#), "{rules}");
+}
+
+#[test]
 fn the_same_sources_build_byte_identical_output() {
-    let (first, a) = build("site", &BuildOptions::default());
-    let (second, b) = build("site", &BuildOptions::default());
+    let options = BuildOptions { precompress: true, ..BuildOptions::default() };
+    let (first, a) = build("site", &options);
+    let (second, b) = build("site", &options);
     a.unwrap();
     b.unwrap();
 

@@ -108,7 +108,14 @@ pub async fn give(user: &mut GooseUser) -> TransactionResult {
 
     let mut fields: Vec<(String, String)> = hosted_page.query_pairs().into_owned().collect();
     fields.push(("choice".into(), "paid".into()));
-    let mut goose = user.post_form("/sandbox/pay", &fields).await?;
+    // The gateway's page is wherever the API sent the donor (behind nginx it is not on the
+    // site's host, as a real gateway's is not), so the choice is posted there.
+    let mut pay = hosted_page.clone();
+    pay.set_query(None);
+    let builder = user.get_request_builder(&GooseMethod::Post, pay.as_str())?.form(&fields);
+    let request =
+        GooseRequest::builder().method(GooseMethod::Post).set_request_builder(builder).name("/sandbox/pay").build();
+    let mut goose = user.request(request).await?;
     let Ok(response) = goose.response else { return Ok(()) };
     if !response.url().path().ends_with("/thank-you/") {
         let landed = response.url().to_string();

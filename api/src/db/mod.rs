@@ -2,6 +2,7 @@
 //! in this module; handlers hold no SQL. Both backends decide transitions with the same domain
 //! rules (`decide`), so they can only differ in SQL dialect.
 
+pub mod backup;
 mod group_commit;
 mod postgres;
 mod reports;

@@ -8,6 +8,7 @@
 //! it; the gateways in a rule back each other up.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -112,15 +113,34 @@ struct Slice {
     counts: [usize; 4],
 }
 
-/// Recent outcomes of one gateway, counted in time slices.
+/// Recent outcomes of one gateway, counted in time slices, and every outcome since the start
+/// (what metrics expose), counted by `Sample` in declaration order.
 struct Health {
     epoch: Instant,
     slices: Mutex<[Slice; SLICES as usize]>,
+    lifetime: [AtomicU64; 4],
+    status_errors: AtomicU64,
+}
+
+/// One gateway's outcomes since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifetimeCounts {
+    pub starts_ok: u64,
+    pub start_errors: u64,
+    pub paid: u64,
+    pub declined: u64,
+    /// Status queries (the reconciler's) that failed.
+    pub status_errors: u64,
 }
 
 impl Default for Health {
     fn default() -> Self {
-        Self { epoch: Instant::now(), slices: Mutex::new([Slice::default(); SLICES as usize]) }
+        Self {
+            epoch: Instant::now(),
+            slices: Mutex::new([Slice::default(); SLICES as usize]),
+            lifetime: std::array::from_fn(|_| AtomicU64::new(0)),
+            status_errors: AtomicU64::new(0),
+        }
     }
 }
 
@@ -146,6 +166,7 @@ impl Health {
     }
 
     fn record(&self, sample: Sample, window: Duration) {
+        self.lifetime[sample as usize].fetch_add(1, Ordering::Relaxed);
         let index = self.slice_index(Instant::now(), window);
         let mut slices = self.slices.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let slot = &mut slices[(index % u64::from(SLICES)) as usize];
@@ -293,6 +314,27 @@ impl Gateways {
     /// Records a finished payment (paid or declined) for the decline rate.
     pub fn record_payment(&self, gateway: &str, paid: bool) {
         self.record(gateway, if paid { Sample::Paid } else { Sample::Declined });
+    }
+
+    /// A status query to `gateway` failed; it says nothing of the payment, so failover ignores it.
+    pub fn record_status_error(&self, gateway: &str) {
+        if let Some(health) = self.health.get(gateway) {
+            health.status_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every gateway's outcomes since the start, in configured order.
+    pub fn lifetime(&self) -> Vec<(&'static str, LifetimeCounts)> {
+        self.all
+            .iter()
+            .map(|g| {
+                let health = &self.health[g.name()];
+                let [starts_ok, start_errors, paid, declined] =
+                    std::array::from_fn(|i| health.lifetime[i].load(Ordering::Relaxed));
+                let status_errors = health.status_errors.load(Ordering::Relaxed);
+                (g.name(), LifetimeCounts { starts_ok, start_errors, paid, declined, status_errors })
+            })
+            .collect()
     }
 
     /// Every gateway's recent record, in configured order.

@@ -3,6 +3,7 @@
 
 mod admin;
 mod campaigns;
+mod client_errors;
 mod dashboard;
 mod donations;
 mod form;
@@ -16,7 +17,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/api/v1/openapi.json", web::get().to(health::openapi))
+        .service(
+            web::resource("/api/v1/client-errors")
+                .app_data(web::PayloadConfig::new(client_errors::BODY_LIMIT))
+                .route(web::post().to(client_errors::report_client_error)),
+        )
         .route("/api/v1/campaigns", web::get().to(campaigns::list_campaigns))
         .route("/api/v1/campaigns/{slug}/totals", web::get().to(campaigns::get_totals))
         .route("/api/v1/campaigns/{slug}/leaderboard", web::get().to(campaigns::get_leaderboard))

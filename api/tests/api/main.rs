@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod aps;
+mod backups;
 mod campaigns;
 mod dashboard;
 mod donations;
@@ -13,6 +14,7 @@ mod feed;
 mod health;
 mod ledger;
 mod ngenius;
+mod observability;
 mod payments;
 mod reconcile;
 mod referrals;

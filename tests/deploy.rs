@@ -1,0 +1,84 @@
+//! `pledge deploy` on the reference site as `pledge build` writes it: releases with rollback, and
+//! an object-store folder that receives only what changed.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pledge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pledge")).args(args).output().expect("the pledge binary runs")
+}
+
+fn succeeds(args: &[&str]) -> String {
+    let output = pledge(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "pledge {args:?} failed: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let output = pledge(args);
+    assert!(!output.status.success(), "pledge {args:?} should have failed");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// Builds the reference site into `dir/public` and returns that path.
+fn build_reference_site(dir: &Path) -> String {
+    let output = dir.join("public").to_str().unwrap().to_owned();
+    succeeds(&["build", "--root", env!("CARGO_MANIFEST_DIR"), "--output-dir", &output]);
+    output
+}
+
+#[test]
+fn the_reference_site_deploys_as_releases_links_unchanged_files_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = build_reference_site(dir.path());
+    let www = dir.path().join("www");
+    let www = www.to_str().unwrap();
+
+    let first = succeeds(&["deploy", "--output-dir", &output, "--to", www]);
+    let second = succeeds(&["deploy", "--output-dir", &output, "--to", www, "--keep", "2"]);
+
+    assert!(first.starts_with("Released "), "{first}");
+    assert!(first.contains(" 0 files linked"), "nothing to link the first time: {first}");
+    assert!(second.contains(" 0 copied"), "an identical build is all hard links: {second}");
+    let served = std::fs::read_to_string(Path::new(www).join("current/index.html")).unwrap();
+    assert_eq!(served, std::fs::read_to_string(Path::new(&output).join("index.html")).unwrap());
+    assert!(Path::new(www).join("current/index.html.br").exists(), "precompressed copies are deployed");
+
+    let rollback = succeeds(&["deploy", "--to", www, "--rollback"]);
+    assert!(rollback.starts_with("Rolled back from "), "{rollback}");
+    let again = fails(&["deploy", "--to", www, "--rollback"]);
+    assert!(again.contains("no release before"), "{again}");
+}
+
+#[test]
+fn the_reference_site_uploads_to_an_object_store_folder_then_sends_nothing_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = build_reference_site(dir.path());
+    let bucket = url::Url::from_directory_path(dir.path().join("bucket")).unwrap();
+
+    let first = succeeds(&["deploy", "--output-dir", &output, "--to", bucket.as_str()]);
+    let second = succeeds(&["deploy", "--output-dir", &output, "--to", bucket.as_str(), "--prune"]);
+
+    assert!(first.starts_with("Uploaded ") && first.contains(" changed files and the manifest"), "{first}");
+    assert!(second.starts_with("Uploaded 0 changed files (0 B)"), "{second}");
+    assert!(second.contains(", 0 pruned"), "{second}");
+    let manifest = std::fs::read(dir.path().join("bucket/_manifest.json")).unwrap();
+    assert_eq!(manifest, std::fs::read(Path::new(&output).join("_manifest.json")).unwrap());
+}
+
+#[test]
+fn deploy_refuses_a_build_edited_after_the_fact_and_options_that_do_not_fit_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = build_reference_site(dir.path());
+    let www = dir.path().join("www");
+    let www = www.to_str().unwrap();
+    std::fs::write(Path::new(&output).join("robots.txt"), "User-agent: *\nDisallow: /\n").unwrap();
+
+    let edited = fails(&["deploy", "--output-dir", &output, "--to", www]);
+    let prune = fails(&["deploy", "--output-dir", &output, "--to", www, "--prune"]);
+
+    assert!(edited.contains("`robots.txt` does not match _manifest.json"), "{edited}");
+    assert!(!Path::new(www).exists(), "nothing was deployed");
+    assert!(prune.contains("--prune is for object stores"), "{prune}");
+}
