@@ -66,9 +66,14 @@ impl Manifest {
     /// Reads `dir/_manifest.json`; a missing one is `NoManifest`, since deploying a folder that no
     /// build vouched for could publish a half-written or hand-edited site.
     pub fn read(dir: &Path) -> Result<Self, DeployError> {
+        Self::read_with_bytes(dir).map(|(manifest, _)| manifest)
+    }
+
+    /// As `read`, with the file's bytes, so a deploy publishes the very manifest it checked.
+    pub(crate) fn read_with_bytes(dir: &Path) -> Result<(Self, Vec<u8>), DeployError> {
         let path = dir.join(MANIFEST_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => Self::from_json(&bytes, &path.display().to_string()),
+            Ok(bytes) => Ok((Self::from_json(&bytes, &path.display().to_string())?, bytes)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 Err(DeployError::NoManifest { dir: dir.to_path_buf() })
             }
@@ -151,27 +156,45 @@ impl Manifest {
 /// The SHA-256 and size of one file, read in chunks so large assets never sit in memory whole.
 pub fn hash_file(path: &Path) -> Result<FileEntry, DeployError> {
     let mut file = File::open(path).map_err(|error| DeployError::io(path, error))?;
-    let mut hasher = HashWriter(Sha256::new(), 0);
+    let mut hasher = HashWriter(Sha256::new(), 0, None);
     std::io::copy(&mut file, &mut hasher).map_err(|error| DeployError::io(path, error))?;
-    let HashWriter(hasher, size) = hasher;
+    let HashWriter(hasher, size, _) = hasher;
     Ok(FileEntry { sha256: hex::encode(hasher.finalize()), size })
+}
+
+/// Copies `from` to `to` while hashing it, and flushes the copy to disk; the copy must be what
+/// `expected` lists, so a build swapped in mid-deploy cannot leave a release of two builds.
+pub(crate) fn copy_verified(from: &Path, to: &Path, expected: &FileEntry) -> Result<bool, DeployError> {
+    let mut source = File::open(from).map_err(|error| DeployError::io(from, error))?;
+    let destination = File::create(to).map_err(|error| DeployError::io(to, error))?;
+    let mut writer = HashWriter(Sha256::new(), 0, Some(destination));
+    std::io::copy(&mut source, &mut writer).map_err(|error| DeployError::io(to, error))?;
+    let HashWriter(hasher, size, destination) = writer;
+    let destination = destination.expect("the destination stays in the writer");
+    destination.sync_all().map_err(|error| DeployError::io(to, error))?;
+    Ok(size == expected.size && hex::encode(hasher.finalize()) == expected.sha256)
 }
 
 pub(crate) fn hash_bytes(bytes: &[u8]) -> FileEntry {
     FileEntry { sha256: hex::encode(Sha256::digest(bytes)), size: bytes.len() as u64 }
 }
 
-struct HashWriter(Sha256, u64);
+/// Hashes and counts what is written through it, passing it on to a file when there is one.
+struct HashWriter(Sha256, u64, Option<File>);
 
 impl Write for HashWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        self.1 += buf.len() as u64;
-        Ok(buf.len())
+        let written = match &mut self.2 {
+            Some(file) => file.write(buf)?,
+            None => buf.len(),
+        };
+        self.0.update(&buf[..written]);
+        self.1 += written as u64;
+        Ok(written)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.2.as_mut().map_or(Ok(()), Write::flush)
     }
 }
 
@@ -187,4 +210,22 @@ fn relative_name(dir: &Path, path: &Path) -> Result<String, DeployError> {
         parts.push(part);
     }
     Ok(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verified_copy_reports_content_that_is_not_what_the_manifest_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("a.css");
+        std::fs::write(&from, "body{}").unwrap();
+        let listed = hash_bytes(b"body{}");
+        let other = hash_bytes(b"body{color:red}");
+
+        assert!(copy_verified(&from, &dir.path().join("b.css"), &listed).unwrap());
+        assert!(!copy_verified(&from, &dir.path().join("c.css"), &other).unwrap());
+        assert_eq!(std::fs::read(dir.path().join("b.css")).unwrap(), b"body{}");
+    }
 }

@@ -180,17 +180,16 @@ pub async fn upload(
     options: &UploadOptions,
 ) -> Result<UploadReport, DeployError> {
     let started = Instant::now();
-    let local = Manifest::read(output)?;
+    let (local, manifest_bytes) = Manifest::read_with_bytes(output)?;
     local.verify(output)?;
     let remote = target.remote_manifest().await?;
 
-    let mut changed: Vec<Upload> = local
+    let changed: Vec<Upload> = local
         .files
         .iter()
         .filter(|(path, entry)| remote.files.get(*path) != Some(*entry))
         .map(|(path, _)| classify(path, &local))
         .collect();
-    changed.sort_by_key(|upload| upload.phase);
     let unchanged = local.files.len() - changed.len();
     let stale = remote.files.keys().filter(|path| !local.files.contains_key(*path)).count();
 
@@ -208,8 +207,6 @@ pub async fn upload(
         }
     }
     if local != remote {
-        let manifest_bytes = std::fs::read(output.join(MANIFEST_FILE))
-            .map_err(|error| DeployError::io(output.join(MANIFEST_FILE), error))?;
         bytes += manifest_bytes.len() as u64;
         let attributes = [
             (Attribute::ContentType, "application/json".to_owned()),

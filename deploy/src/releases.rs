@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::manifest::{MANIFEST_FILE, Manifest, copy_verified};
 use crate::{DeployError, human_bytes};
 
 const RELEASES: &str = "releases";
@@ -102,7 +102,7 @@ impl Releases {
     pub fn deploy_at(&self, output: &Path, keep: NonZeroUsize, now: SystemTime) -> Result<ReleaseReport, DeployError> {
         let started = Instant::now();
         // Verified before anything is written, so a refused folder leaves the target as it was.
-        let manifest = Manifest::read(output)?;
+        let (manifest, manifest_bytes) = Manifest::read_with_bytes(output)?;
         manifest.verify(output)?;
         let current = self.current()?;
         let releases_dir = self.root.join(RELEASES);
@@ -112,7 +112,7 @@ impl Releases {
         let staging = releases_dir.join(format!(".staging-{}", unique_suffix()));
         std::fs::create_dir(&staging).map_err(|error| DeployError::io(&staging, error))?;
         let previous = current.as_deref().and_then(|name| Previous::read(self.release_dir(name)));
-        let counts = match fill(&staging, output, &manifest, previous.as_ref()) {
+        let counts = match fill(&staging, output, (&manifest, &manifest_bytes), previous.as_ref()) {
             Ok(counts) => counts,
             Err(error) => {
                 let _ = std::fs::remove_dir_all(&staging);
@@ -215,7 +215,7 @@ impl Previous {
 fn fill(
     staging: &Path,
     output: &Path,
-    manifest: &Manifest,
+    (manifest, manifest_bytes): (&Manifest, &[u8]),
     previous: Option<&Previous>,
 ) -> Result<Counts, DeployError> {
     let mut counts = Counts::default();
@@ -243,23 +243,23 @@ fn fill(
             counts.linked += 1;
             continue;
         }
-        copy_synced(&output.join(path), &destination)?;
+        if !copy_verified(&output.join(path), &destination, entry)? {
+            let problem = "changed while deploying".to_owned();
+            return Err(DeployError::Mismatch { dir: output.to_path_buf(), file: path.clone(), problem });
+        }
         counts.copied += 1;
         counts.bytes += entry.size;
     }
-    copy_synced(&output.join(MANIFEST_FILE), &staging.join(MANIFEST_FILE))?;
+    let manifest_path = staging.join(MANIFEST_FILE);
+    File::create(&manifest_path)
+        .and_then(|mut file| file.write_all(manifest_bytes).and_then(|()| file.sync_all()))
+        .map_err(|error| DeployError::io(&manifest_path, error))?;
     dirs.sort();
     dirs.dedup();
     for dir in &dirs {
         sync_dir(dir)?;
     }
     Ok(counts)
-}
-
-/// Copies and flushes one file to disk, so the release is whole before `current` points to it.
-fn copy_synced(from: &Path, to: &Path) -> Result<(), DeployError> {
-    std::fs::copy(from, to).map_err(|error| DeployError::io(from, error))?;
-    File::open(to).and_then(|file| file.sync_all()).map_err(|error| DeployError::io(to, error))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), DeployError> {

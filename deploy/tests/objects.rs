@@ -295,6 +295,8 @@ async fn a_file_url_target_holds_the_site_in_a_folder_and_syncs_changes() {
 fn targets_are_told_apart_by_scheme() {
     assert!(matches!(Target::parse("/srv/www").unwrap(), Target::Releases(_)));
     assert!(matches!(Target::parse("relative/www").unwrap(), Target::Releases(_)));
+    // Building an S3 client needs no network; credentials are looked up on first use.
+    assert!(matches!(Target::parse("s3://bucket/site").unwrap(), Target::Objects(_)));
     let error = Target::parse("ftp://example.org/site").unwrap_err();
     assert!(error.to_string().contains("unknown scheme `ftp`"), "{error}");
 }
