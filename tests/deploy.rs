@@ -1,15 +1,24 @@
-//! `pledge deploy` on the reference site as `pledge build` writes it: releases with rollback, and
-//! an object-store folder that receives only what changed.
+//! `pledge deploy` on the reference site as `pledge build` writes it: releases with rollback, an
+//! object-store folder that receives only what changed, and S3 (moto) configured from `AWS_*`.
+
+#[path = "../deploy/tests/common/moto.rs"]
+mod moto;
 
 use std::path::Path;
 use std::process::{Command, Output};
+
+use generator::postprocess::{ASSET_CACHE_CONTROL, HTML_CACHE_CONTROL};
+use moto::{Moto, header};
 
 fn pledge(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pledge")).args(args).output().expect("the pledge binary runs")
 }
 
 fn succeeds(args: &[&str]) -> String {
-    let output = pledge(args);
+    checked(pledge(args), args)
+}
+
+fn checked(output: Output, args: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "pledge {args:?} failed: {stderr}");
     String::from_utf8(output.stdout).unwrap()
@@ -81,4 +90,32 @@ fn deploy_refuses_a_build_edited_after_the_fact_and_options_that_do_not_fit_the_
     assert!(edited.contains("`robots.txt` does not match _manifest.json"), "{edited}");
     assert!(!Path::new(www).exists(), "nothing was deployed");
     assert!(prune.contains("--prune is for object stores"), "{prune}");
+}
+
+#[tokio::test]
+async fn the_reference_site_uploads_to_s3_configured_from_the_environment_with_the_generator_cache_rules() {
+    let Some(moto) = Moto::start_or_skip().await else { return };
+    let bucket = format!("pledge-site-{}", std::process::id());
+    moto.create_bucket(&bucket).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = build_reference_site(dir.path());
+    let to = format!("s3://{bucket}/www");
+    let args = ["deploy", "--output-dir", &output, "--to", &to];
+    let deploy = || Command::new(env!("CARGO_BIN_EXE_pledge")).args(args).envs(moto.env()).output().unwrap();
+
+    let first = checked(deploy(), &args);
+    let second = checked(deploy(), &args);
+
+    assert!(first.contains(" changed files and the manifest") && first.contains(", 0 unchanged"), "{first}");
+    assert!(second.starts_with("Uploaded 0 changed files"), "{second}");
+    let page = moto.get(&bucket, "www/ar/index.html").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&page, "cache-control"), HTML_CACHE_CONTROL);
+    let built = std::fs::read(Path::new(&output).join("ar/index.html")).unwrap();
+    assert_eq!(page.bytes().await.unwrap(), built);
+    let style = moto.get(&bucket, "www/style.css.br").await;
+    assert_eq!(header(&style, "content-type"), "text/css; charset=utf-8");
+    assert_eq!(header(&style, "content-encoding"), "br");
+    assert_eq!(header(&style, "cache-control"), ASSET_CACHE_CONTROL);
 }

@@ -14,6 +14,8 @@ use std::path::Path;
 
 pub use error::DeployError;
 pub use manifest::{FileEntry, MANIFEST_FILE, Manifest};
+/// Callers name stores and S3 options with this crate's own version of `object_store`.
+pub use object_store;
 pub use objects::{CachePolicy, ObjectTarget, UploadOptions, UploadReport, upload};
 pub use releases::{ReleaseReport, Releases, RollbackReport};
 

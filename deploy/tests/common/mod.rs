@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+pub mod moto;
+
 use std::path::{Path, PathBuf};
 
 use deploy::Manifest;
