@@ -246,10 +246,11 @@ fn systemd_units_run_the_binary_and_outlast_the_apis_graceful_shutdown() {
     let dynamic = api["Service"].get("DynamicUser").map(|d| d[0].as_str());
     assert!(dynamic == Some("yes") || user.is_some_and(|u| u != "root" && u != "0"), "the API never runs as root");
 
+    // The database URL reaches `pledge backup` through the environment (see the next test),
+    // never on the command line, where `ps` shows it.
     let backup = unit("pledge-backup.service");
-    let command = one(&backup, "Service", "ExecStart");
-    assert!(command.starts_with("/usr/local/bin/pledge backup --database-url "), "{command}");
-    assert!(command.ends_with(" --to /var/backups/pledge --keep 14"), "{command}");
+    assert_eq!(one(&backup, "Service", "ExecStart"), "/usr/local/bin/pledge backup --to /var/backups/pledge --keep 14");
+    assert_eq!(one(&backup, "Service", "EnvironmentFile"), "/etc/pledge/api.env");
     assert_eq!(one(&unit("pledge-backup.timer"), "Timer", "OnCalendar"), "hourly");
 
     let uptime = one(&unit("pledge-uptime.service"), "Service", "ExecStart").to_string();
@@ -258,6 +259,47 @@ fn systemd_units_run_the_binary_and_outlast_the_apis_graceful_shutdown() {
         "{uptime}"
     );
     assert_eq!(one(&unit("pledge-uptime.timer"), "Timer", "OnCalendar"), "minutely");
+}
+
+/// `pledge SUBCOMMAND --help`, without the caller's PLEDGE_* variables (clap shows their values).
+fn help(subcommand: &str) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pledge"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PLEDGE_") {
+            command.env_remove(name);
+        }
+    }
+    let output = command.args([subcommand, "--help"]).output().unwrap();
+    assert!(output.status.success(), "pledge {subcommand} --help: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn every_command_the_units_and_the_ci_script_run_exists_with_its_options() {
+    for name in ["pledge-api.service", "pledge-backup.service", "pledge-uptime.service"] {
+        let command = one(&unit(name), "Service", "ExecStart").to_string();
+        let mut words = command.split_whitespace().skip(1);
+        let subcommand = words.next().unwrap_or_else(|| panic!("{name}: no subcommand"));
+        let usage = help(subcommand);
+        for option in words.filter(|w| w.starts_with("--")) {
+            assert!(usage.contains(&format!("{option} ")), "{name}: `pledge {subcommand}` has no {option}:\n{usage}");
+        }
+    }
+    assert!(help("backup").contains("[env: PLEDGE_DATABASE_URL"), "pledge backup reads the URL from the environment");
+
+    let script = read(&infra("ci/site.sh"));
+    for (subcommand, options) in
+        [("check", &["--root"][..]), ("build", &["--root", "--totals-from"]), ("deploy", &["--root", "--to"])]
+    {
+        assert!(
+            script.contains(&format!("\"$pledge\" {subcommand}")) || script.contains(&format!("({subcommand} ")),
+            "site.sh runs {subcommand}"
+        );
+        let usage = help(subcommand);
+        for option in options {
+            assert!(script.contains(option) && usage.contains(&format!("{option} ")), "pledge {subcommand} {option}");
+        }
+    }
 }
 
 #[test]

@@ -26,6 +26,33 @@ impl Drop for Running {
     }
 }
 
+/// nginx's master process. Killing it would orphan its worker, which would keep serving (and
+/// holding the test's output open), so it is stopped the way an operator stops it.
+struct Nginx {
+    master: Child,
+    stop: Command,
+    error_log: PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.error_log).unwrap_or_default();
+            eprintln!("nginx's error log:\n{log}");
+        }
+        let _ = self.stop.arg("-s").arg("stop").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.master.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.master.kill();
+        let _ = self.master.wait();
+    }
+}
+
 /// The built site, the API and nginx in front of them.
 struct Stack {
     /// nginx's address, ending in `/`.
@@ -34,7 +61,7 @@ struct Stack {
     /// The release `current` points at, to compare answers with the files on disk.
     release: PathBuf,
     // Dropped in this order: nginx, then the API, then the folder they use.
-    _nginx: Running,
+    _nginx: Nginx,
     _api: Running,
     _dir: tempfile::TempDir,
 }
@@ -178,7 +205,7 @@ fn write_nginx_conf(dir: &Path, current: &Path, api_port: u16, nginx_port: u16) 
          worker_processes 1;\n\
          {user}\
          pid {tmp}/nginx.pid;\n\
-         error_log stderr warn;\n\
+         error_log {tmp}/error.log warn;\n\
          load_module {BROTLI_MODULE};\n\
          events {{ worker_connections 256; }}\n\
          http {{\n\
@@ -226,7 +253,9 @@ async fn start_stack() -> Option<Stack> {
         "nginx -t refused the configuration:\n{}",
         String::from_utf8_lossy(&checked.stderr)
     );
-    let nginx = Running(nginx_command(&nginx, dir.path(), &conf).stderr(Stdio::inherit()).spawn().unwrap());
+    let master = nginx_command(&nginx, dir.path(), &conf).stdin(Stdio::null()).spawn().unwrap();
+    let nginx =
+        Nginx { master, stop: nginx_command(&nginx, dir.path(), &conf), error_log: dir.path().join("error.log") };
 
     let stack = Stack { url, api_port, release: release.canonicalize().unwrap(), _nginx: nginx, _api: api, _dir: dir };
     let probe = Client::builder().pool_max_idle_per_host(0).build().unwrap();
@@ -354,7 +383,9 @@ async fn build_artefacts_hidden_files_and_metrics_are_never_served() {
     let Some(stack) = start_stack().await else { return };
     let client = client();
     // Files that exist, so a 404 means nginx refused them rather than found nothing.
-    assert!(stack.release.join("_headers").is_file() && stack.release.join("_headers.nginx").is_file());
+    for artefact in ["_headers", "_headers.nginx", "_manifest.json"] {
+        assert!(stack.release.join(artefact).is_file(), "the build writes {artefact}");
+    }
     std::fs::write(stack.release.join(".deploy-secret"), "not for the public").unwrap();
     std::fs::create_dir_all(stack.release.join(".git")).unwrap();
     std::fs::write(stack.release.join(".git/config"), "not for the public").unwrap();
@@ -367,6 +398,9 @@ async fn build_artefacts_hidden_files_and_metrics_are_never_served() {
         let body = refused.text().await.unwrap();
         assert!(!body.contains("not for the public") && !body.contains("map $uri"), "{path}: {body}");
     }
+    // The API does serve its metrics, on its own port, for operators to scrape.
+    let direct = client.get(format!("http://127.0.0.1:{}/metrics", stack.api_port)).send().await.unwrap();
+    assert_eq!(direct.status(), StatusCode::OK, "the API's own port serves /metrics");
     for path in ["/metrics", "/metrics/", "/metrics/anything"] {
         let metrics = client.get(stack.url(path)).send().await.unwrap();
         assert!(
