@@ -3,7 +3,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PLEDGE="$ROOT/target/release/pledge"
+PLEDGE="${CARGO_TARGET_DIR:-$ROOT/target}/release/pledge"
 WORK="$(mktemp -d)"
 SERVER_CORE="${SERVER_CORE:-0}"
 CLIENT_CORE="${CLIENT_CORE:-1}"

@@ -19,6 +19,7 @@ RAMP="${RAMP:-5s}"
 HOLD="${HOLD:-30s}"
 GIFTS="${GIFTS:-10}"
 PG="${PG:-postgres://postgres@127.0.0.1:5432}"
+export PGOPTIONS="--client-min-messages=warning"
 NGINX_PORT=18000
 WORK="$(mktemp -d)"
 PIDS=()
@@ -140,7 +141,7 @@ for nodes in $NODES; do
     PIDS+=("$(cat "$WORK/nginx.pid")")
 
     started=$(date +%s%N)
-    "$TARGET/loadtests" --host "$SITE_URL" --test-plan "$USERS,$RAMP;$USERS,$HOLD;0,2s" --no-reset-metrics \
+    "$TARGET/loadtests" --host "$SITE_URL" --test-plan "$USERS,$RAMP;$USERS,$HOLD;0,2s" \
         --report-file "$WORK/report-$nodes.html" --max-error-rate 0 --no-print-metrics \
         >"$WORK/load-$nodes.txt" 2>&1 || true
     seconds=$(( ($(date +%s%N) - started) / 1000000000 ))
