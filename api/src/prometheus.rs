@@ -16,6 +16,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::db::{GatewayCounts, Store};
 use crate::gateway::Gateways;
+use crate::gateway::routing::LifetimeCounts;
 use crate::metrics::LATENCY_BOUNDS_US;
 use crate::totals::TotalsCache;
 
@@ -170,24 +171,26 @@ impl Prometheus {
     }
 }
 
-fn gateway_starts(gateways: &Gateways) -> Family<GatewayResultLabels, Counter> {
+/// One counter per gateway and result, from each gateway's lifetime counts.
+fn gateway_results(
+    gateways: &Gateways,
+    results: fn(&LifetimeCounts) -> [(&'static str, u64); 2],
+) -> Family<GatewayResultLabels, Counter> {
     let family = Family::<GatewayResultLabels, Counter>::default();
     for (gateway, lifetime) in gateways.lifetime() {
-        for (result, count) in [("ok", lifetime.starts_ok), ("error", lifetime.start_errors)] {
+        for (result, count) in results(&lifetime) {
             family.get_or_create(&GatewayResultLabels { gateway: gateway.to_string(), result }).inc_by(count);
         }
     }
     family
 }
 
+fn gateway_starts(gateways: &Gateways) -> Family<GatewayResultLabels, Counter> {
+    gateway_results(gateways, |l| [("ok", l.starts_ok), ("error", l.start_errors)])
+}
+
 fn gateway_payments(gateways: &Gateways) -> Family<GatewayResultLabels, Counter> {
-    let family = Family::<GatewayResultLabels, Counter>::default();
-    for (gateway, lifetime) in gateways.lifetime() {
-        for (result, count) in [("paid", lifetime.paid), ("declined", lifetime.declined)] {
-            family.get_or_create(&GatewayResultLabels { gateway: gateway.to_string(), result }).inc_by(count);
-        }
-    }
-    family
+    gateway_results(gateways, |l| [("paid", l.paid), ("declined", l.declined)])
 }
 
 fn gateway_status_errors(gateways: &Gateways) -> Family<GatewayLabels, Counter> {
