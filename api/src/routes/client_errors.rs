@@ -22,10 +22,24 @@ const STACK_CHARS: usize = 1500;
 struct ClientErrorReport {
     message: Option<String>,
     source: Option<String>,
+    #[serde(default, deserialize_with = "whole_number")]
     line: Option<u32>,
+    #[serde(default, deserialize_with = "whole_number")]
     column: Option<u32>,
     page: Option<String>,
     stack: Option<String>,
+}
+
+/// A position as JSON writes it: `12` or `12.0` are the same number (JSON has one number type,
+/// and some serialisers write whole numbers with a fraction); `12.5` or a negative is refused.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let Some(number) = Option::<f64>::deserialize(deserializer)? else { return Ok(None) };
+    if number.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&number) {
+        return Err(serde::de::Error::custom(format!("{number} is not a line or column number")));
+    }
+    // Checked above: whole and within u32, so the cast is exact.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(Some(number as u32))
 }
 
 pub async fn report_client_error(
@@ -93,6 +107,18 @@ fn strip_queries(stack: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_are_whole_numbers_however_json_writes_them() {
+        let line = |body: &str| serde_json::from_str::<ClientErrorReport>(body).map(|r| r.line);
+        assert_eq!(line(r#"{"line": 12}"#).unwrap(), Some(12));
+        assert_eq!(line(r#"{"line": 12.0}"#).unwrap(), Some(12));
+        assert_eq!(line(r#"{"line": null}"#).unwrap(), None);
+        assert_eq!(line("{}").unwrap(), None);
+        for refused in [r#"{"line": 12.5}"#, r#"{"line": -1}"#, r#"{"line": 4294967296}"#, r#"{"line": "12"}"#] {
+            assert!(line(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn urls_lose_what_visitors_could_have_typed() {
