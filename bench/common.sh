@@ -33,7 +33,8 @@ start_api() {
     env PLEDGE_DATABASE_URL="$database_url" PLEDGE_SITE_CONFIG="$ROOT/site/config.toml" \
         PLEDGE_BIND="127.0.0.1:$API_PORT" PLEDGE_PUBLIC_URL="http://127.0.0.1:$API_PORT/" \
         PLEDGE_SITE_URL="http://127.0.0.1:$API_PORT/" PLEDGE_SANDBOX_SECRET=bench PLEDGE_WORKERS=1 \
-        PLEDGE_RECONCILE_INTERVAL_SECONDS=0 "$@" \
+        PLEDGE_RECONCILE_INTERVAL_SECONDS=0 PLEDGE_DONATION_LIMIT=1000000000 \
+        PLEDGE_CLICK_LIMIT_PER_MINUTE=1000000000 "$@" \
         taskset -c "$SERVER_CORE" "$PLEDGE" api >"$WORK/api.log" 2>&1 &
     API_PID=$!
     for _ in $(seq 100); do

@@ -83,6 +83,7 @@ start_nodes() {
             PLEDGE_SANDBOX_SECRET=bench PLEDGE_SERVE_SANDBOX_PAGE=true \
             PLEDGE_SANDBOX_PAY_URL="http://127.0.0.1:$port/sandbox/pay" \
             PLEDGE_REFERRAL_CREATIONS_PER_HOUR=1000000 RUST_LOG=warn \
+            PLEDGE_DONATION_LIMIT=1000000000 PLEDGE_CLICK_LIMIT_PER_MINUTE=1000000000 \
             "$TARGET/pledge" api >"$WORK/api-$i.log" 2>&1 &
         PIDS+=($!)
     done

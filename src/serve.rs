@@ -27,6 +27,10 @@ pub async fn serve(paths: SitePaths, bind: &str, database_url: &str) -> anyhow::
     settings.sandbox_secret = Some(uuid::Uuid::new_v4().simple().to_string().into());
     settings.serve_sandbox_page = true;
     settings.shutdown_timeout_seconds = 1;
+    // One developer's browser and local load tests all come from one address: the per-address
+    // limits of a public API would only get in their way here.
+    settings.donation_limit = u32::MAX;
+    settings.click_limit_per_minute = u32::MAX;
     // The dashboard's password: PLEDGE_ADMIN_TOKEN when set (never printed), else a fresh one
     // per run, printed below.
     let configured = std::env::var("PLEDGE_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());

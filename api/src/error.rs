@@ -20,6 +20,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// A per-address limit: `retry_after` is when this address's window ends.
+    #[error("{detail}")]
+    RateLimited { detail: String, retry_after: std::time::Duration },
     #[error("this needs a valid admin token")]
     Unauthorized,
     #[error("the request is not signed by the gateway")]
@@ -60,7 +63,7 @@ impl ApiError {
             Self::Invalid(_) => "Invalid request",
             Self::NotFound(_) => "Not found",
             Self::Conflict(_) => "Conflict",
-            Self::TooManyRequests(_) => "Too many requests",
+            Self::TooManyRequests(_) | Self::RateLimited { .. } => "Too many requests",
             Self::Unauthorized => "Unauthorized",
             Self::BadSignature(_) => "Bad signature",
             Self::Unavailable(_) => "Service unavailable",
@@ -80,10 +83,13 @@ impl ApiError {
     }
 
     /// Seconds a client should wait before trying again, where waiting helps.
-    fn retry_after(&self) -> Option<&'static str> {
+    fn retry_after(&self) -> Option<String> {
         match self {
-            Self::Unavailable(_) => Some("2"),
-            Self::TooManyRequests(_) => Some("3600"),
+            Self::Unavailable(_) => Some("2".into()),
+            Self::TooManyRequests(_) => Some("3600".into()),
+            Self::RateLimited { retry_after, .. } => {
+                Some(crate::rate_limit::RateLimiter::retry_after_seconds(*retry_after).to_string())
+            }
             _ => None,
         }
     }
@@ -108,7 +114,7 @@ impl ResponseError for ApiError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -158,10 +164,11 @@ impl ResponseError for BrowserError {
         let html = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{title}</title>\
-             <style>body{{font:1.1rem/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem}}</style>\
+             <style>{style}</style>\
              </head><body><main><h1>{title}</h1><p role=\"alert\">{message}</p>\
-             <p><a href=\"javascript:history.back()\" onclick=\"history.back();return false\">Go back and try again</a></p>\
+             <p>Use your browser's Back button to return to the form and try again.</p>\
              </main></body></html>",
+            style = crate::page_headers::PAGE_STYLE,
             title = if self.0.status_code().is_client_error() {
                 "We could not take that gift"
             } else {
@@ -169,6 +176,8 @@ impl ResponseError for BrowserError {
             },
         );
         let mut response = HttpResponse::build(self.status_code());
+        // No script runs here, so the back link is words, not `history.back()`.
+        crate::page_headers::secure_page(&mut response);
         if let Some(seconds) = self.0.retry_after() {
             response.insert_header((header::RETRY_AFTER, seconds));
         }

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod gateway;
 mod metrics;
+mod page_headers;
 mod prometheus;
 mod rate_limit;
 mod reconcile;

@@ -65,14 +65,32 @@ pub enum ClientErrorResult {
     RateLimited,
 }
 
+/// Which per-address limit refused a request.
+#[derive(Debug, Clone, Copy)]
+pub enum RateLimit {
+    Donation,
+    Click,
+    ShareLink,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
 pub struct Prometheus {
     requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
     client_errors: Family<ResultLabels, Counter>,
+    rate_limited: Family<LimitLabels, Counter>,
 }
 
 impl Default for Prometheus {
     fn default() -> Self {
-        Self { requests: Family::new_with_constructor(latency_histogram), client_errors: Family::default() }
+        Self {
+            requests: Family::new_with_constructor(latency_histogram),
+            client_errors: Family::default(),
+            rate_limited: Family::default(),
+        }
     }
 }
 
@@ -106,6 +124,15 @@ impl Prometheus {
         self.client_errors.get_or_create(&ResultLabels { result }).inc();
     }
 
+    pub fn record_rate_limited(&self, limit: RateLimit) {
+        let limit = match limit {
+            RateLimit::Donation => "donation",
+            RateLimit::Click => "click",
+            RateLimit::ShareLink => "share_link",
+        };
+        self.rate_limited.get_or_create(&LimitLabels { limit }).inc();
+    }
+
     /// The whole exposition. The database is asked with a deadline, so a slow or absent
     /// database costs the scrape its donation counts, never the scrape itself.
     pub async fn render(&self, sources: Sources<'_>) -> String {
@@ -130,6 +157,11 @@ impl Prometheus {
             self.requests.clone(),
         );
         registry.register("client_errors", "Script errors reported by the pages", self.client_errors.clone());
+        registry.register(
+            "rate_limited",
+            "Requests refused (or clicks not counted) by a per-address limit",
+            self.rate_limited.clone(),
+        );
         registry.register(
             "gateway_checkout_starts",
             "Checkout starts by gateway and result",

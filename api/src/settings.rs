@@ -104,6 +104,17 @@ pub struct Settings {
     pub referral_creations_per_hour: u32,
     /// Script error reports one visitor's pages may send per minute (`/api/v1/client-errors`).
     pub client_errors_per_minute: u32,
+    /// Donations one address may start per `donation_limit_window_seconds` (form and JSON).
+    /// A donor posts a handful of times; a load test from one address raises it.
+    pub donation_limit: u32,
+    pub donation_limit_window_seconds: u64,
+    /// Share-link clicks counted per address per minute; past it visitors are still
+    /// redirected, their clicks just not counted.
+    pub click_limit_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` names the client: comma-separated addresses or CIDR
+    /// blocks (`127.0.0.1,::1` for nginx on the same host; empty when clients connect
+    /// directly). A header from anyone else is ignored, so it cannot dodge the rate limits.
+    pub trusted_proxies: String,
     /// Connections per worker at most (actix's `max_connections`).
     pub max_connections_per_worker: usize,
     /// How long a stopping server lets requests in flight finish.
@@ -154,6 +165,10 @@ impl Settings {
             .and_then(|b| b.set_default("click_dedupe_minutes", 30))
             .and_then(|b| b.set_default("referral_creations_per_hour", 10))
             .and_then(|b| b.set_default("client_errors_per_minute", 10))
+            .and_then(|b| b.set_default("donation_limit", 20))
+            .and_then(|b| b.set_default("donation_limit_window_seconds", 600))
+            .and_then(|b| b.set_default("click_limit_per_minute", 60))
+            .and_then(|b| b.set_default("trusted_proxies", "127.0.0.1,::1"))
             .and_then(|b| b.set_default("stripe_api_base", "https://api.stripe.com/"))
             .and_then(|b| b.set_default("aps_sha_type", "sha256"))
             .and_then(|b| b.set_default("aps_page_url", "https://checkout.payfort.com/FortAPI/paymentPage"))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::http::header;
-use actix_web::middleware::{Condition, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use campaigns::{CampaignError, Campaigns};
 use tracing_actix_web::TracingLogger;
@@ -28,7 +28,7 @@ use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::totals::TotalsCache;
-use crate::visitors::VisitorKeys;
+use crate::visitors::{TrustedProxies, VisitorKeys};
 
 pub struct Application {
     port: u16,
@@ -59,6 +59,8 @@ pub enum StartupError {
     Gateway(String),
     #[error(transparent)]
     Routes(#[from] RoutesError),
+    #[error("PLEDGE_TRUSTED_PROXIES: {0}")]
+    TrustedProxies(String),
     #[error("invalid URL setting: {0}")]
     Url(#[from] url::ParseError),
 }
@@ -107,6 +109,7 @@ impl Application {
     where
         F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
     {
+        let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies).map_err(StartupError::TrustedProxies)?;
         let campaigns = Campaigns::load(&settings.site_config)?;
         let store = db::connect(&settings.database_url).await?;
         store.sync_campaigns(&campaigns).await?;
@@ -170,6 +173,12 @@ impl Application {
             campaigns,
             clicks: clicks.clone(),
             visitors: VisitorKeys::new(),
+            trusted_proxies,
+            donation_limiter: RateLimiter::new(
+                settings.donation_limit,
+                Duration::from_secs(settings.donation_limit_window_seconds),
+            ),
+            click_limiter: RateLimiter::new(settings.click_limit_per_minute, Duration::from_secs(60)),
             referral_limiter: RateLimiter::new(settings.referral_creations_per_hour, Duration::from_secs(3600)),
             referral_window: Duration::from_secs(settings.referral_window_days * 86_400),
             admin_token: settings.admin_token.clone(),
@@ -191,6 +200,9 @@ impl Application {
             let request_metrics = request_metrics.clone();
             let prometheus = prometheus.clone();
             App::new()
+                // Static values on every answer (the hot totals path included): no browser
+                // guesses a type from the body. HTML pages add their own policies.
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .wrap(cors(&origins))
                 .wrap(Condition::new(
                     sentry_enabled,

@@ -12,12 +12,19 @@ use crate::error::ApiError;
 use crate::gateway::{CheckoutRequest, Gateways, PaymentGateway};
 use crate::rate_limit::RateLimiter;
 use crate::totals::TotalsCache;
-use crate::visitors::VisitorKeys;
+use crate::visitors::{TrustedProxies, VisitorKeys};
 
 pub struct AppState {
     pub campaigns: Campaigns,
     pub clicks: Arc<ClickCounter>,
     pub visitors: VisitorKeys,
+    /// Proxies whose `X-Forwarded-For` names the visitor (nginx in front).
+    pub trusted_proxies: TrustedProxies,
+    /// Donations one address may start per window (form and JSON alike).
+    pub donation_limiter: RateLimiter,
+    /// Share-link clicks one address may have counted per minute; past it the visitor is
+    /// still redirected, the click is just not counted.
+    pub click_limiter: RateLimiter,
     pub referral_limiter: RateLimiter,
     pub referral_window: std::time::Duration,
     pub admin_token: Option<secrecy::SecretString>,
@@ -81,10 +88,23 @@ impl AppState {
     /// A visitor's anonymous key for `purpose` (the same browser gets different keys for
     /// different purposes, so no two tables can be joined on it).
     pub fn visitor(&self, request: &actix_web::HttpRequest, purpose: &str) -> crate::visitors::VisitorKey {
-        let connection = request.connection_info();
-        let address = connection.realip_remote_addr().unwrap_or_default();
+        let address = self.client_address(request);
         let agent = request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        self.visitors.key(&[purpose, address, agent])
+        self.visitors.key(&[purpose, &address, agent])
+    }
+
+    /// The key a rate limit counts by: the address alone, since a script can send any user
+    /// agent it likes.
+    pub fn address_key(&self, request: &actix_web::HttpRequest, purpose: &str) -> crate::visitors::VisitorKey {
+        self.visitors.key(&[purpose, &self.client_address(request)])
+    }
+
+    /// Not actix's `realip_remote_addr`, which believes `X-Forwarded-For` from anyone.
+    fn client_address(&self, request: &actix_web::HttpRequest) -> String {
+        let forwarded: Vec<&str> =
+            request.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect();
+        let peer = request.peer_addr().map(|a| a.ip());
+        self.trusted_proxies.client_address(peer, &forwarded).map(|a| a.to_string()).unwrap_or_default()
     }
 }
 

@@ -9,6 +9,7 @@ use url::Url;
 use crate::db::{CheckoutRecord, Donation, Inserted, NewDonation};
 use crate::domain::{AmountMinor, CampaignSlug, DisplayName, DonationId, DonationStatus, IdempotencyKey, Language};
 use crate::error::ApiError;
+use crate::prometheus::RateLimit;
 use crate::state::AppState;
 
 use super::form::{self, FlagField};
@@ -78,6 +79,15 @@ async fn start_donation(
     is_json: bool,
     state: &AppState,
 ) -> Result<(DonationId, Url), ApiError> {
+    // Before anything is parsed or stored: a script posting in a loop costs almost nothing.
+    if let Err(wait) = state.donation_limiter.check(state.address_key(request, "donation")) {
+        state.prometheus.record_rate_limited(RateLimit::Donation);
+        return Err(ApiError::RateLimited {
+            detail: "Several gifts were started from this address just now; please wait a few minutes and try again."
+                .into(),
+            retry_after: wait,
+        });
+    }
     let fields: DonationRequest = form::parse(body, is_json, "donation")?;
     let new = parse_donation(request, fields, state)?;
     tracing::Span::current().record("campaign", new.campaign.as_str()).record("donation", new.id.as_str());

@@ -13,6 +13,10 @@ mod referrals;
 
 use actix_web::web;
 
+/// A donation or share-link form is a few hundred bytes; more is not a donor (413). Gateway
+/// notifications keep actix's 256 KiB default.
+pub const FORM_BODY_LIMIT: usize = 16 * 1024;
+
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/healthz", web::get().to(health::healthz))
@@ -27,13 +31,21 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/v1/campaigns", web::get().to(campaigns::list_campaigns))
         .route("/api/v1/campaigns/{slug}/totals", web::get().to(campaigns::get_totals))
         .route("/api/v1/campaigns/{slug}/leaderboard", web::get().to(campaigns::get_leaderboard))
-        .route("/api/v1/donations", web::post().to(donations::create_donation))
+        .service(
+            web::resource("/api/v1/donations")
+                .app_data(web::PayloadConfig::new(FORM_BODY_LIMIT))
+                .route(web::post().to(donations::create_donation)),
+        )
         .route("/api/v1/payments/forward.js", web::get().to(payments::forward_script))
         .route("/api/v1/payments/{gateway}/return", web::get().to(payments::payment_return))
         .route("/api/v1/payments/{gateway}/return", web::post().to(payments::payment_return))
         .route("/api/v1/payments/{gateway}/forward/{donation}", web::get().to(payments::payment_forward))
         .route("/api/v1/payments/{gateway}/webhook", web::post().to(payments::payment_webhook))
-        .route("/api/v1/referrals", web::post().to(referrals::create_referral))
+        .service(
+            web::resource("/api/v1/referrals")
+                .app_data(web::PayloadConfig::new(FORM_BODY_LIMIT))
+                .route(web::post().to(referrals::create_referral)),
+        )
         .route("/api/v1/referrals/{code}", web::get().to(referrals::get_referral))
         .route("/r/{code}", web::get().to(referrals::follow_referral))
         .route("/api/v1/admin/donations", web::post().to(admin::record_offline_gift))

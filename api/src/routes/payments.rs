@@ -122,9 +122,15 @@ pub async fn payment_forward(
         action = escape(form.action.as_str()),
         script = escape(state.api_url("/api/v1/payments/forward.js")?.as_str()),
     );
+    // Only its own script; no `form-action`, since a gateway's page may redirect the post on
+    // to hosts of its own, which the browser would then block.
     Ok(HttpResponse::Ok()
         .content_type(ContentType::html())
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ))
         .body(html))
 }
 

@@ -12,6 +12,7 @@ use super::form::{self, FlagField};
 use crate::db::NewReferralCode;
 use crate::domain::{CampaignSlug, DisplayName, ReferralCode};
 use crate::error::{ApiError, escape_html};
+use crate::prometheus::RateLimit;
 use crate::state::AppState;
 
 /// The cookie that remembers the last link a visitor followed: `code.unix-seconds`.
@@ -35,7 +36,12 @@ pub async fn follow_referral(
     let mut target = site_target(&state.site_url, to.as_deref());
     let mut response = HttpResponse::Found();
     if let Ok(code) = ReferralCode::parse(&code) {
-        state.clicks.record(&code, state.visitor(&request, &format!("click:{}", code.as_str())));
+        // Over the limit the visitor still lands on the site; only the count is spared.
+        if state.click_limiter.check(state.address_key(&request, "click")).is_ok() {
+            state.clicks.record(&code, state.visitor(&request, &format!("click:{}", code.as_str())));
+        } else {
+            state.prometheus.record_rate_limited(RateLimit::Click);
+        }
         target.query_pairs_mut().append_pair("ref", code.as_str());
         let window = time::Duration::seconds(i64::try_from(state.referral_window.as_secs()).unwrap_or(i64::MAX));
         response.cookie(
@@ -108,7 +114,9 @@ pub async fn create_referral(
         Ok((code, link)) if is_json => Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, link.as_str()))
             .json(serde_json::json!({ "code": code.as_str(), "url": link.as_str() }))),
-        Ok((_, link)) => Ok(HttpResponse::Created().content_type("text/html; charset=utf-8").body(link_page(&link))),
+        Ok((_, link)) => Ok(crate::page_headers::secure_page(&mut HttpResponse::Created())
+            .content_type("text/html; charset=utf-8")
+            .body(link_page(&link))),
         Err(error) if is_json => Err(error.into()),
         Err(error) => Err(error.for_browser().into()),
     }
@@ -120,10 +128,12 @@ async fn create(
     is_json: bool,
     state: &AppState,
 ) -> Result<(ReferralCode, Url), ApiError> {
-    if !state.referral_limiter.allow(state.visitor(request, "create-referral")) {
-        return Err(ApiError::TooManyRequests(
-            "You have made several links already; please try again in an hour.".into(),
-        ));
+    if let Err(wait) = state.referral_limiter.check(state.address_key(request, "create-referral")) {
+        state.prometheus.record_rate_limited(RateLimit::ShareLink);
+        return Err(ApiError::RateLimited {
+            detail: "You have made several links already; please try again in an hour.".into(),
+            retry_after: wait,
+        });
     }
     let fields: ReferralRequest = form::parse(body, is_json, "share link")?;
     let campaign = CampaignSlug::parse(&fields.campaign, &state.campaigns)?;
@@ -153,10 +163,10 @@ fn link_page(link: &Url) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Your share link</title>\
-         <style>body{{font:1.1rem/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem}}\
-         input{{font:inherit;width:100%;padding:.5rem}}</style></head><body><main><h1>Your share link</h1>\
+         <style>{style}</style></head><body><main><h1>Your share link</h1>\
          <p><label for=\"link\">Share this link; every gift made through it is counted for you.</label></p>\
-         <p><input id=\"link\" value=\"{link}\" readonly></p></main></body></html>"
+         <p><input id=\"link\" value=\"{link}\" readonly></p></main></body></html>",
+        style = crate::page_headers::PAGE_STYLE
     )
 }
 
