@@ -124,6 +124,7 @@ impl DevSite {
 fn dev_routes(config: &mut web::ServiceConfig, output: &Path, reload: &broadcast::Sender<()>) {
     let reload = reload.clone();
     let not_found: PathBuf = output.join("404.html");
+    let headers_file = output.join("_headers");
     config
         .route(
             "/__pledge/livereload.js",
@@ -136,23 +137,71 @@ fn dev_routes(config: &mut web::ServiceConfig, output: &Path, reload: &broadcast
                 async move { reload_events(receiver) }
             }),
         )
-        .service(Files::new("/", output).index_file("index.html").redirect_to_slash_directory().default_handler(
-            fn_service(move |request: ServiceRequest| {
-                let not_found = not_found.clone();
-                async move {
-                    let (request, _) = request.into_parts();
-                    let response = match NamedFile::open_async(&not_found).await {
-                        Ok(file) => {
-                            let mut response = file.into_response(&request);
-                            *response.status_mut() = actix_web::http::StatusCode::NOT_FOUND;
-                            response
+        // The pages carry the headers the build wrote for hosts (`_headers`), so what works
+        // here works under the production CSP too.
+        .service(
+            web::scope("")
+                .wrap(actix_web::middleware::from_fn(
+                    move |request: ServiceRequest, next: actix_web::middleware::Next<actix_web::body::BoxBody>| {
+                        let headers_file = headers_file.clone();
+                        async move {
+                            let path = request.path().to_string();
+                            let mut response = next.call(request).await?;
+                            let rules = std::fs::read_to_string(&headers_file).unwrap_or_default();
+                            for (name, value) in host_headers(&rules, &path) {
+                                if let (Ok(name), Ok(value)) = (
+                                    actix_web::http::header::HeaderName::try_from(name),
+                                    actix_web::http::header::HeaderValue::try_from(value),
+                                ) {
+                                    response.headers_mut().insert(name, value);
+                                }
+                            }
+                            Ok::<_, actix_web::Error>(response)
                         }
-                        Err(_) => HttpResponse::NotFound().body("Not found"),
-                    };
-                    Ok(ServiceResponse::new(request, response))
-                }
-            }),
-        ));
+                    },
+                ))
+                .service(
+                    Files::new("/", output).index_file("index.html").redirect_to_slash_directory().default_handler(
+                        fn_service(move |request: ServiceRequest| {
+                            let not_found = not_found.clone();
+                            async move {
+                                let (request, _) = request.into_parts();
+                                let response = match NamedFile::open_async(&not_found).await {
+                                    Ok(file) => {
+                                        let mut response = file.into_response(&request);
+                                        *response.status_mut() = actix_web::http::StatusCode::NOT_FOUND;
+                                        response
+                                    }
+                                    Err(_) => HttpResponse::NotFound().body("Not found"),
+                                };
+                                Ok(ServiceResponse::new(request, response))
+                            }
+                        }),
+                    ),
+                ),
+        );
+}
+
+/// The headers a `_headers` file (Netlify's format) gives `path`: every block whose pattern is
+/// the path, or a prefix ending in `*`, in order. Cache rules are left out: the dev server
+/// must never be cached.
+fn host_headers<'a>(rules: &'a str, path: &str) -> Vec<(&'a str, &'a str)> {
+    let mut headers = Vec::new();
+    let mut applies = false;
+    for line in rules.lines() {
+        if !line.starts_with([' ', '\t']) {
+            let pattern = line.trim();
+            applies = match pattern.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => pattern == path,
+            };
+        } else if applies && let Some((name, value)) = line.trim().split_once(':') {
+            if !name.eq_ignore_ascii_case("cache-control") {
+                headers.push((name.trim(), value.trim()));
+            }
+        }
+    }
+    headers
 }
 
 /// Server-sent events: one `reload` message per successful rebuild.
@@ -166,4 +215,19 @@ fn reload_events(receiver: broadcast::Receiver<()>) -> HttpResponse {
         }
     });
     HttpResponse::Ok().content_type("text/event-stream").insert_header(("cache-control", "no-cache")).streaming(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_headers;
+
+    #[test]
+    fn a_path_gets_the_headers_of_its_own_rule_and_the_catch_all() {
+        let rules = "/*\n  X-Content-Type-Options: nosniff\n/donate/\n  Cache-Control: public\n  Content-Security-Policy: default-src 'self'\n/theme.css\n  Cache-Control: public\n";
+        assert_eq!(
+            host_headers(rules, "/donate/"),
+            [("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "default-src 'self'")]
+        );
+        assert_eq!(host_headers(rules, "/theme.css"), [("X-Content-Type-Options", "nosniff")]);
+    }
 }

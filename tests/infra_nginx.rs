@@ -349,6 +349,12 @@ async fn precompressed_files_are_sent_as_built_with_the_builds_cache_rules() {
         let url = if path.ends_with('/') { path.to_string() } else { format!("{path}/") };
         assert_eq!(policy, netlify_cache_control(&rules, &url), "{path}: the same policy as _headers");
         assert_eq!(header(&page, "x-content-type-options"), Some("nosniff"), "{path}");
+        // The page headers reach the browser through nginx exactly as `_headers` states them.
+        for name in ["Content-Security-Policy", "Strict-Transport-Security", "Referrer-Policy", "Permissions-Policy"] {
+            let stated = netlify_header(&rules, &url, name).unwrap_or_else(|| panic!("{url}: no {name} in _headers"));
+            assert_eq!(header(&page, name), Some(stated.as_str()), "{path}: {name}");
+        }
+        assert!(!header(&page, "content-security-policy").unwrap().contains("unsafe-inline"));
     }
 
     let stylesheet =
@@ -359,6 +365,17 @@ async fn precompressed_files_are_sent_as_built_with_the_builds_cache_rules() {
     let policy = header(&css, "cache-control").unwrap_or_else(|| panic!("{stylesheet} has no Cache-Control"));
     assert_eq!(policy, netlify_cache_control(&rules, &format!("/{stylesheet}")), "{stylesheet}");
     assert!(!policy.contains("max-age=60,"), "assets are not held to the pages' minute: {policy}");
+    assert_eq!(header(&css, "content-security-policy"), None, "page headers are for pages");
+    assert_eq!(header(&css, "x-content-type-options"), Some("nosniff"));
+}
+
+/// The value `_headers` gives header `name` in the block of `url`.
+fn netlify_header(headers_file: &str, url: &str, name: &str) -> Option<String> {
+    let block = headers_file.lines().skip_while(|line| *line != url).skip(1);
+    let prefix = format!("{name}: ");
+    block
+        .take_while(|line| line.starts_with(' '))
+        .find_map(|line| line.trim().strip_prefix(prefix.as_str()).map(str::to_string))
 }
 
 /// Every file of the build, as a path relative to it with `/` separators.

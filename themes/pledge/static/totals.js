@@ -28,11 +28,10 @@ document.querySelectorAll('.progress[data-campaign]').forEach(function(el){
   var r=Math.max(0,j.raised_minor),g=j.goal_minor,s=Math.pow(10,j.exponent),key=[j.raised_minor,j.donors,g].join(),
    p=g>0?Math.min(100,r*100/g):0,
    t={'data-raised':fmt(Math.floor(r/s),j.currency),'data-goal':fmt(g/s,j.currency),'data-donors':fmt(j.donors)},
-   b=q('data-bar'),pb=q('role=progressbar');
+   b=q('data-bar');
   if(key==d.v)return;
   for(var a in t)if(q(a))q(a).textContent=t[a];
-  if(b)b.style.width=(r>0?Math.max(p,1):0).toFixed(2)+'%';
-  if(pb)pb.setAttribute('aria-valuenow',Math.floor(p));
+  if(b){b.value=r>0?Math.max(p,1):0;b.textContent=Math.floor(p)+'%'}
   d.v=key;
  }
  function tick(){
