@@ -490,6 +490,42 @@ async fn the_home_page_totals_follow_a_gift_made_in_another_window() {
 }
 
 #[tokio::test]
+async fn the_pages_run_under_their_content_security_policy_and_the_totals_still_update() {
+    let Some(browser) = open_browser().await else { return };
+    // `pledge serve` sends what the build wrote in `_headers`, as a CDN or nginx would.
+    for path in ["", "donate/", "thank-you/"] {
+        let page = reqwest::get(browser.served.url.join(path).unwrap()).await.unwrap();
+        let policy = page.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
+        let policy = policy.unwrap_or_else(|| panic!("/{path} has no CSP"));
+        assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"), "{policy}");
+    }
+    browser.open("/").await;
+    let home = browser.client.window().await.unwrap();
+    browser
+        .script(
+            "window.violations = [];
+             document.addEventListener('securitypolicyviolation',
+               e => window.violations.push(e.violatedDirective + ' ' + e.blockedURI));",
+        )
+        .await;
+    let other = browser.client.new_window(false).await.unwrap();
+    browser.client.switch_to_window(other.handle).await.unwrap();
+    browser.open("/donate/").await;
+    browser.give_and_pay("50", "/thank-you/").await;
+
+    browser.client.switch_to_window(home).await.unwrap();
+    wait_for_text(&browser, "[data-raised]", "$50").await;
+    let filled = browser.script("return document.querySelector('[data-bar]').value").await;
+    assert!(filled.as_f64().is_some_and(|v| v > 0.0), "the bar moved: {filled}");
+    assert_eq!(browser.script("return window.violations").await, json!([]), "CSP violations on the home page");
+    // Violations of the initial loads, and of the other window's pages, are logged as errors.
+    let mut errors = browser.console_errors().await;
+    errors.retain(|e| !e.contains("favicon.ico")); // the sandbox gateway's page has no icon
+    assert!(errors.is_empty(), "console errors (CSP refusals among them): {errors:?}");
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn the_dashboard_charts_the_gifts_and_is_photographed() {
     let Some(browser) = open_browser().await else { return };
     for amount in ["25", "50"] {

@@ -37,6 +37,11 @@ pub fn to_html(body: &str, internal_links: &HashMap<String, String>, base_url: &
     });
     let mut out = String::with_capacity(body.len() * 3 / 2);
     html::push_html(&mut out, events);
+    // Table alignment as classes: the pages' CSP refuses `style` attributes (the theme's
+    // stylesheet defines `align-left`, `align-center` and `align-right`).
+    for side in ["left", "center", "right"] {
+        out = out.replace(&format!(" style=\"text-align: {side}\""), &format!(" class=\"align-{side}\""));
+    }
     out
 }
 
@@ -50,5 +55,14 @@ mod tests {
         let html = to_html("[us](@/about.md#team) and [x](https://x.org)", &links, "https://site.org");
         assert!(html.contains(r#"href="https://site.org/about/#team""#), "{html}");
         assert!(html.contains(r#"href="https://x.org""#), "{html}");
+    }
+
+    #[test]
+    fn aligned_table_cells_get_classes_not_style_attributes() {
+        let html = to_html("| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |\n", &HashMap::new(), "");
+        assert!(!html.contains("style="), "{html}");
+        assert!(html.contains(r#"<th class="align-left">a</th>"#), "{html}");
+        assert!(html.contains(r#"<td class="align-center">2</td>"#), "{html}");
+        assert!(html.contains(r#"<td class="align-right">3</td>"#), "{html}");
     }
 }
