@@ -278,3 +278,41 @@ async fn a_stopping_api_finishes_the_donation_in_flight_and_loses_nothing() {
         sqlx::query_as("SELECT status, gateway_reference FROM donations").fetch_one(&pool).await.unwrap();
     assert_eq!((status.as_str(), reference.as_deref()), ("pending", Some("cs_test_slow")), "written whole");
 }
+
+#[tokio::test]
+async fn debug_logs_carry_no_secret_and_no_donor_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sandbox, admin) = ("sandbox-secret-4d1c9b", "admin-token-8e2f77");
+    let api = ApiProcess::start(
+        dir.path(),
+        &[
+            ("PLEDGE_SANDBOX_SECRET", sandbox.into()),
+            ("PLEDGE_SERVE_SANDBOX_PAGE", "true".into()),
+            ("PLEDGE_ADMIN_TOKEN", admin.into()),
+            ("RUST_LOG", "debug".into()),
+        ],
+    );
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let gift = client
+        .post(api.url.join("api/v1/donations").unwrap())
+        .header("x-forwarded-for", "203.0.113.77")
+        .form(&[("campaign", "clean-water"), ("amount", "25"), ("display_name", "Zainab Qasimova")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gift.status(), 303, "{}", gift.text().await.unwrap());
+    let hosted_page = gift.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(client.get(&hosted_page).send().await.unwrap().status(), 200);
+    let dashboard = client.get(api.url.join("admin/").unwrap()).bearer_auth(admin).send().await.unwrap();
+    assert_eq!(dashboard.status(), 200);
+    let refused = client.get(api.url.join("admin/").unwrap()).bearer_auth("wrong-token-3a7c").send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    // Let the debug lines of the settlement and the click flusher be written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let logs = api.logs().join("\n");
+    assert!(logs.contains("HTTP request"), "debug logging was on: {logs}");
+    for private in [sandbox, admin, "wrong-token-3a7c", "Zainab", "Qasimova", "203.0.113.77", "client_ip"] {
+        assert!(!logs.contains(private), "the log holds {private}:\n{logs}");
+    }
+}
