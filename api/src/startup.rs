@@ -113,7 +113,7 @@ impl Application {
         let campaigns = Campaigns::load(&settings.site_config)?;
         let store = db::connect(&settings.database_url).await?;
         store.sync_campaigns(&campaigns).await?;
-        let totals = TotalsCache::load(store.as_ref()).await?;
+        let totals = TotalsCache::load(store.as_ref(), Duration::from_millis(settings.totals_refresh_ms)).await?;
 
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|source| StartupError::Bind { address: settings.bind.clone(), source })?;
@@ -151,7 +151,7 @@ impl Application {
         };
         let gateways = Gateways::new(gateways, routes, policy);
 
-        let refresher = totals.spawn_refresher(store.clone(), Duration::from_millis(settings.totals_refresh_ms));
+        let refresher = totals.spawn_refresher(store.clone());
         let clicks = Arc::new(ClickCounter::new(Duration::from_secs(settings.click_dedupe_minutes * 60)));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let flusher =

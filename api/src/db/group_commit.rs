@@ -94,18 +94,39 @@ async fn run(writer: Arc<impl WriteBatch>, waiting: Arc<Mutex<mpsc::Receiver<Wri
 }
 
 /// Commits a batch in one transaction and answers each caller. If the batch fails, each write
-/// is tried again alone, so one bad write fails only its own caller.
+/// is tried again alone, so one bad write fails only its own caller; but not when the database
+/// is unavailable: alone, each write would wait as long again to fail the same way, and the
+/// last caller of a large batch would wait through all of them.
 async fn commit(writer: &impl WriteBatch, batch: Vec<Write>) {
     if batch.len() > 1 {
         match writer.write_batch(&batch).await {
             Ok(done) => return answer(batch, done.into_iter().map(Ok)),
+            Err(error) if error.is_unavailable() => return fail_unavailable(batch, &error),
             Err(error) => tracing::warn!(%error, writes = batch.len(), "group commit failed; writing one by one"),
         }
     }
-    for write in batch {
+    let mut writes = batch.into_iter();
+    while let Some(write) = writes.next() {
         let result = writer.write_batch(std::slice::from_ref(&write)).await.map(|mut done| done.remove(0));
+        let unavailable = result.as_ref().err().filter(|e| e.is_unavailable()).map(DbError::to_string);
         answer(vec![write], std::iter::once(result));
+        if let Some(error) = unavailable {
+            return fail_unavailable(writes.collect(), &DbError::Unavailable(error));
+        }
     }
+}
+
+/// Answers every write with the database's unavailability, each caller with an error of its own.
+fn fail_unavailable(batch: Vec<Write>, error: &DbError) {
+    if batch.is_empty() {
+        return;
+    }
+    tracing::warn!(%error, writes = batch.len(), "database unavailable; writes refused");
+    let message = match error {
+        DbError::Unavailable(message) => message.clone(),
+        other => other.to_string(),
+    };
+    answer(batch, std::iter::repeat_with(|| Err(DbError::Unavailable(message.clone()))));
 }
 
 fn answer(batch: Vec<Write>, results: impl Iterator<Item = Result<Done, DbError>>) {
@@ -130,4 +151,61 @@ fn answer(batch: Vec<Write>, results: impl Iterator<Item = Result<Done, DbError>
 
 fn mixed_up() -> DbError {
     DbError::Corrupt("group commit answered a write with another's result".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A backend whose every batch fails with `error`, counting its attempts.
+    struct Failing {
+        error: fn() -> DbError,
+        attempts: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl WriteBatch for Failing {
+        async fn write_batch(&self, _batch: &[Write]) -> Result<Vec<Done>, DbError> {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+            Err((self.error)())
+        }
+    }
+
+    fn checkouts(count: usize) -> (Vec<Write>, Vec<oneshot::Receiver<Result<(), DbError>>>) {
+        (0..count)
+            .map(|_| {
+                let (reply, answer) = oneshot::channel();
+                let checkout =
+                    Checkout { gateway: "sandbox".into(), gateway_reference: "r".into(), checkout_url: "u".into() };
+                (Write::Checkout(DonationId::generate(), checkout, reply), answer)
+            })
+            .unzip()
+    }
+
+    async fn attempts_and_answers(error: fn() -> DbError) -> (usize, Vec<Result<(), DbError>>) {
+        let writer = Failing { error, attempts: AtomicUsize::new(0) };
+        let (batch, answers) = checkouts(3);
+        commit(&writer, batch).await;
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.expect("every caller is answered"));
+        }
+        (writer.attempts.load(Ordering::Relaxed), results)
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_fails_the_whole_batch_at_once() {
+        let (attempts, results) = attempts_and_answers(|| DbError::Sqlx(sqlx::Error::PoolTimedOut)).await;
+        assert_eq!(attempts, 1);
+        assert!(results.iter().all(|r| r.as_ref().is_err_and(DbError::is_unavailable)), "{results:?}");
+    }
+
+    #[tokio::test]
+    async fn another_failure_tries_each_write_alone() {
+        let (attempts, results) = attempts_and_answers(|| DbError::Corrupt("a bad row".into())).await;
+        assert_eq!(attempts, 4);
+        assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| !e.is_unavailable())), "{results:?}");
+    }
 }

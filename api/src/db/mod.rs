@@ -235,13 +235,33 @@ pub enum DbError {
          its total cannot change currency (start a new campaign instead)"
     )]
     CurrencyChanged { campaign: String, stored: String, configured: String },
+    /// The database could not be reached for a write that shared its attempt with others
+    /// (group commit): each caller gets its own error, naming the one that happened.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl DbError {
-    /// True when the database could not be reached, as opposed to a query that failed.
+    /// True when the database could not be reached or could not answer in time, as opposed
+    /// to a query that failed: worth a 503 and a retry, not a 500.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed))
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Sqlx(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Self::Sqlx(sqlx::Error::Database(error)) => error.code().is_some_and(|code| is_unavailable_state(&code)),
+            _ => false,
+        }
     }
+}
+
+/// PostgreSQL's SQLSTATEs for a server that is going away, starting up or too busy, as a
+/// stop or a failover shows them to connections that were open: class 08 (connection
+/// exception), 57P01–57P03 (shutdown, crash, cannot connect now), 57014 (the statement
+/// timeout cancelled the query), 53300 (too many connections).
+fn is_unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57014" | "53300")
 }
 
 #[async_trait]

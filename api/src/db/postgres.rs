@@ -1,12 +1,13 @@
 //! The PostgreSQL store: the shared database when several API nodes run. Rows being changed are
 //! locked with `FOR UPDATE`, so two nodes applying events to one donation take turns.
 
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use campaigns::Campaigns;
-use sqlx::PgConnection;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection as _, PgConnection};
 
 use super::group_commit::{self, Done, GroupCommit, Write, WriteBatch};
 use super::reports::{
@@ -31,6 +32,17 @@ const DIALECT: Dialect = Dialect {
 /// Donation batches committed at once (a quarter of the pool).
 const CONCURRENT_BATCHES: usize = 4;
 
+/// How long a query waits for a connection. While the database is down every wait runs out
+/// (the pool keeps retrying the refused connection until then), so this is how soon a donor
+/// hears "try again in a moment" (503) instead of watching the page hang; busy but healthy,
+/// the pool hands a connection over in milliseconds.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The longest any query of the service may run on the server. Each takes milliseconds; one
+/// that runs for seconds waits on a lock or a struggling server, and its caller is better
+/// served by a 503 than by a request that never ends. Migrations run without it.
+const STATEMENT_TIMEOUT: &str = "5s";
+
 pub struct PostgresStore {
     pool: PgPool,
     /// New donations and their checkouts, committed in batches (see `group_commit`).
@@ -40,9 +52,13 @@ pub struct PostgresStore {
 impl PostgresStore {
     #[tracing::instrument(name = "db.connect", level = "debug", skip_all)]
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        // A migration may rewrite a large table: it gets a connection of its own, untimed.
+        let mut migrating = PgConnection::connect(url).await?;
+        sqlx::migrate!("./migrations/postgres").run(&mut migrating).await?;
+        migrating.close().await?;
+        let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", STATEMENT_TIMEOUT)]);
         let pool =
-            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(3)).connect(url).await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            PgPoolOptions::new().max_connections(16).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await?;
         let group_commit = GroupCommit::start(PostgresWrites(pool.clone()), CONCURRENT_BATCHES);
         Ok(Self { pool, group_commit })
     }

@@ -28,6 +28,8 @@ async fn totals_start_at_zero_with_an_etag_and_cache_rules(app: TestApp) {
     assert_eq!(totals["donors"], 0);
     assert_eq!(totals["goal_minor"], 100_000);
     assert_eq!(totals["currency"], "USD");
+    // With the database answering, fresh: no time, so the body (and its tag) survive refreshes.
+    assert_eq!((totals["stale"].as_bool(), totals.get("as_of")), (Some(false), None));
 }
 
 async fn a_matching_etag_gets_304_without_a_body(app: TestApp) {

@@ -114,6 +114,11 @@ pub async fn spawn_sibling(app: &TestApp, change: impl FnOnce(&mut Settings)) ->
     spawn_on(database, change).await
 }
 
+/// The app on a database the caller owns and cleans up (a throwaway server of its own).
+pub async fn spawn_app_on(url: &str, change: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_on(TestDatabase { url: url.to_string(), cleanup: Cleanup::Borrowed }, change).await
+}
+
 async fn spawn_on(database: TestDatabase, change: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&database.url, &config_path("site_config.toml"));
     change(&mut settings);

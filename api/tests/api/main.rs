@@ -16,6 +16,7 @@ mod health;
 mod ledger;
 mod ngenius;
 mod observability;
+mod outage;
 mod payments;
 mod reconcile;
 mod referrals;

@@ -253,7 +253,8 @@ pub async fn gather(state: &AppState, bucket: TimeBucket) -> Result<Dashboard, A
             requests: state.metrics.report(),
             totals_age_ms: age.map(millis),
             totals_refresh_ms: millis(refresh),
-            totals_stale: age.is_none_or(|age| age > refresh * 3 + Duration::from_secs(2)),
+            // The rule the totals route marks its answers stale by.
+            totals_stale: state.totals.is_stale(),
             database_reachable,
         },
     })
