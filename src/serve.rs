@@ -195,10 +195,11 @@ fn host_headers<'a>(rules: &'a str, path: &str) -> Vec<(&'a str, &'a str)> {
                 Some(prefix) => path.starts_with(prefix),
                 None => pattern == path,
             };
-        } else if applies && let Some((name, value)) = line.trim().split_once(':') {
-            if !name.eq_ignore_ascii_case("cache-control") {
-                headers.push((name.trim(), value.trim()));
-            }
+        } else if applies
+            && let Some((name, value)) = line.trim().split_once(':')
+            && !name.eq_ignore_ascii_case("cache-control")
+        {
+            headers.push((name.trim(), value.trim()));
         }
     }
     headers
