@@ -39,6 +39,15 @@ impl Raw {
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
         rows.into_iter().collect()
     }
+
+    /// `sql` selects one number.
+    pub(crate) async fn count(&self, sql: &str) -> i64 {
+        match self {
+            Self::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Self::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+    }
 }
 
 /// Starts `pledge api` processes on one database and one port, as a supervisor restarts it.

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use api::gateway::sandbox::{NotificationBody, PaymentStatus, protocol};
 use rand::Rng;
@@ -17,7 +17,9 @@ use crate::{CAMPAIGNS, SECRET};
 pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5))
+        // Longer than the five seconds a repeated donation waits for its first attempt's
+        // checkout (which a kill may have stopped), as a browser waits longer still.
+        .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
 }
@@ -29,6 +31,8 @@ pub(crate) struct Acknowledged {
     pub(crate) campaign: &'static str,
     pub(crate) amount_minor: i64,
     pub(crate) currency: String,
+    /// The redirect's URL, which the donation's stored checkout must be.
+    pub(crate) hosted_page: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +60,11 @@ pub(crate) struct Ledger {
     pub(crate) donation_posts: usize,
     pub(crate) sent: Vec<Sent>,
     pub(crate) notification_posts: usize,
+    /// The longest a donation post took to get its 303.
+    pub(crate) slowest_acknowledgement: Duration,
+    /// Requests that got no answer within the client's ten seconds (the API was up, or
+    /// came up, but did not answer).
+    pub(crate) timeouts: usize,
     /// Answers that neither a working API nor a killed one gives (a 500, a 4xx): any fails the test.
     pub(crate) unexpected: Vec<String>,
 }
@@ -64,8 +73,10 @@ pub(crate) struct Ledger {
 pub(crate) enum Delivery {
     /// 2xx, with the webhook's `result` when the body arrived whole.
     Answered(Option<String>),
-    /// No answer: refused, reset or cut off by a kill.
-    Lost,
+    /// No answer: refused, reset or cut off by a kill; or (true) none within ten seconds.
+    Lost {
+        timed_out: bool,
+    },
     Unexpected(String),
 }
 
@@ -80,7 +91,7 @@ pub(crate) async fn deliver(http: &reqwest::Client, api: &Url, body: &[u8]) -> D
         .send()
         .await;
     match answer {
-        Err(_) => Delivery::Lost,
+        Err(error) => Delivery::Lost { timed_out: error.is_timeout() },
         Ok(response) if response.status().is_success() => {
             let body: Option<serde_json::Value> = response.json().await.ok();
             Delivery::Answered(body.and_then(|b| b["result"].as_str().map(str::to_string)))
@@ -143,6 +154,7 @@ impl Load {
         let key = format!("crash-{:032x}", self.rng.random::<u128>());
         for attempt in 0..10 {
             let fields = [("campaign", campaign), ("amount", &amount), ("lang", "en"), ("idempotency_key", &key)];
+            let posted = Instant::now();
             let answer = self.send(self.http.post(self.api.join("api/v1/donations").unwrap()).form(&fields)).await;
             self.ledger.lock().unwrap().donation_posts += 1;
             match answer {
@@ -153,10 +165,12 @@ impl Load {
                         campaign,
                         amount_minor: param(&hosted_page, "amount_minor").parse().expect("a whole amount"),
                         currency: param(&hosted_page, "currency"),
+                        hosted_page: hosted_page.to_string(),
                     };
                     let mut ledger = self.ledger.lock().unwrap();
                     ledger.acknowledged.push(donation.clone());
                     ledger.acknowledged_on_retry += usize::from(attempt > 0);
+                    ledger.slowest_acknowledgement = ledger.slowest_acknowledgement.max(posted.elapsed());
                     return Some((donation, key));
                 }
                 Ok(response) => {
@@ -220,7 +234,7 @@ impl Load {
         let mut ledger = self.ledger.lock().unwrap();
         let answered = match delivery {
             Delivery::Answered(_) => true,
-            Delivery::Lost => false,
+            Delivery::Lost { .. } => false,
             Delivery::Unexpected(what) => {
                 ledger.unexpected.push(format!("{event_id}: {what}"));
                 false
@@ -245,7 +259,7 @@ impl Load {
                 ledger.unexpected.push(format!("{sent_event} was answered, then applied again: {result}"));
             }
             Delivery::Answered(_) => ledger.sent[index].answered = true,
-            Delivery::Lost => {}
+            Delivery::Lost { .. } => {}
             Delivery::Unexpected(what) => ledger.unexpected.push(format!("{sent_event} retried: {what}")),
         }
     }
@@ -254,7 +268,10 @@ impl Load {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let delivery = deliver(&self.http, &self.api, body).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        self.ledger.lock().unwrap().notification_posts += 1;
+        let mut ledger = self.ledger.lock().unwrap();
+        ledger.notification_posts += 1;
+        ledger.timeouts += usize::from(matches!(delivery, Delivery::Lost { timed_out: true }));
+        drop(ledger);
         delivery
     }
 
@@ -262,6 +279,9 @@ impl Load {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let answer = request.send().await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if answer.as_ref().is_err_and(reqwest::Error::is_timeout) {
+            self.ledger.lock().unwrap().timeouts += 1;
+        }
         answer
     }
 }
