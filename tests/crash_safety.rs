@@ -186,7 +186,8 @@ async fn survive_kills(backend: &str, database_url: &str, dir: &Path) {
          kills survived: {} ({while_starting} while starting, {mid_request} with requests in flight)\n  \
          donations acknowledged: {} of {} posts ({} only when posted again); {stored} stored, {} of them \
          committed but never answered ({without_checkout} without a checkout); slowest 303 {:?}\n  \
-         notifications answered: {answered} of {} sent ({} posts); {} requests timed out\n  \
+         notifications answered: {answered} of {} sent ({} posts; {} raced by their own retry, {} payments \
+         raced by their refund); {} requests timed out\n  \
          events replayed: {} twice; first pass {replayed:?}, {lost_answers} of them applied before their answer \
          was lost\n  \
          totals (minor units): {totals:?}",
@@ -199,6 +200,8 @@ async fn survive_kills(backend: &str, database_url: &str, dir: &Path) {
         ledger.slowest_acknowledgement,
         ledger.sent.len(),
         ledger.notification_posts,
+        ledger.raced,
+        ledger.raced_effects,
         ledger.timeouts,
         ledger.sent.len(),
     );

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use api::gateway::sandbox::{NotificationBody, PaymentStatus, protocol};
+use futures_util::future::join_all;
 use rand::Rng;
 use rand::rngs::StdRng;
 use reqwest::StatusCode;
@@ -60,6 +61,10 @@ pub(crate) struct Ledger {
     pub(crate) donation_posts: usize,
     pub(crate) sent: Vec<Sent>,
     pub(crate) notification_posts: usize,
+    /// Notifications delivered twice at once and answered both times.
+    pub(crate) raced: usize,
+    /// Donations whose payment and refund notifications were sent at once.
+    pub(crate) raced_effects: usize,
     /// The longest a donation post took to get its 303.
     pub(crate) slowest_acknowledgement: Duration,
     /// Requests that got no answer within the client's ten seconds (the API was up, or
@@ -125,8 +130,9 @@ impl Load {
             if self.rng.random_bool(0.15) {
                 self.repeat_donation(&donation, &key).await;
             }
+            let mut effects = Vec::new();
             if self.rng.random_bool(0.7) {
-                self.notify(&donation, Effect::Paid).await;
+                effects.push(Effect::Paid);
             }
             if self.rng.random_bool(0.3) {
                 let refunded = if self.rng.random_bool(0.5) {
@@ -134,7 +140,16 @@ impl Load {
                 } else {
                     self.rng.random_range(1..=donation.amount_minor)
                 };
-                self.notify(&donation, Effect::Refunded(refunded)).await;
+                effects.push(Effect::Refunded(refunded));
+            }
+            // Gateways do not wait for one answer before sending the next: now and then the
+            // payment and its refund race each other on the same donation.
+            if effects.len() == 2 && self.rng.random_bool(0.2) {
+                self.notify(&donation, &effects).await;
+            } else {
+                for effect in effects {
+                    self.notify(&donation, &[effect]).await;
+                }
             }
             if !self.mine.is_empty() && self.rng.random_bool(0.2) {
                 let index = self.mine[self.rng.random_range(0..self.mine.len())];
@@ -212,36 +227,65 @@ impl Load {
         }
     }
 
-    async fn notify(&mut self, donation: &Acknowledged, effect: Effect) {
-        let event_id = format!("evt_{:032x}", self.rng.random::<u128>());
-        let body = NotificationBody {
-            event_id: event_id.clone(),
-            payment_id: format!("pay_{}", donation.id),
-            merchant_reference: donation.id.clone(),
-            status: match effect {
-                Effect::Paid => PaymentStatus::Paid,
-                Effect::Refunded(_) => PaymentStatus::Refunded,
-            },
-            amount_minor: donation.amount_minor,
-            currency: donation.currency.clone(),
-            refunded_minor: match effect {
-                Effect::Paid => None,
-                Effect::Refunded(total) => Some(total),
-            },
-        };
-        let body = serde_json::to_vec(&body).unwrap();
-        let delivery = self.deliver(&body).await;
-        let mut ledger = self.ledger.lock().unwrap();
-        let answered = match delivery {
-            Delivery::Answered(_) => true,
-            Delivery::Lost { .. } => false,
-            Delivery::Unexpected(what) => {
-                ledger.unexpected.push(format!("{event_id}: {what}"));
-                false
+    /// Sends a notification for each of `effects` at once, each now and then twice at once.
+    async fn notify(&mut self, donation: &Acknowledged, effects: &[Effect]) {
+        let mut prepared = Vec::new();
+        for &effect in effects {
+            let event_id = format!("evt_{:032x}", self.rng.random::<u128>());
+            let body = NotificationBody {
+                event_id: event_id.clone(),
+                payment_id: format!("pay_{}", donation.id),
+                merchant_reference: donation.id.clone(),
+                status: match effect {
+                    Effect::Paid => PaymentStatus::Paid,
+                    Effect::Refunded(_) => PaymentStatus::Refunded,
+                },
+                amount_minor: donation.amount_minor,
+                currency: donation.currency.clone(),
+                refunded_minor: match effect {
+                    Effect::Paid => None,
+                    Effect::Refunded(total) => Some(total),
+                },
+            };
+            // The gateway's retry racing its first delivery.
+            let twice = self.rng.random_bool(0.1);
+            prepared.push((event_id, effect, serde_json::to_vec(&body).unwrap(), twice));
+        }
+        let this = &*self;
+        let deliveries = join_all(prepared.iter().map(|(_, _, body, twice)| async move {
+            if *twice {
+                let (first, second) = tokio::join!(this.deliver(body), this.deliver(body));
+                vec![first, second]
+            } else {
+                vec![this.deliver(body).await]
             }
-        };
-        ledger.sent.push(Sent { event_id, donation: donation.id.clone(), effect, body, answered });
-        self.mine.push(ledger.sent.len() - 1);
+        }))
+        .await;
+        let mut ledger = self.ledger.lock().unwrap();
+        ledger.raced_effects += usize::from(prepared.len() > 1);
+        for ((event_id, effect, body, _), deliveries) in prepared.into_iter().zip(deliveries) {
+            let mut answered = false;
+            let mut results = Vec::new();
+            for delivery in deliveries {
+                match delivery {
+                    Delivery::Answered(result) => {
+                        answered = true;
+                        results.push(result);
+                    }
+                    Delivery::Lost { .. } => {}
+                    Delivery::Unexpected(what) => ledger.unexpected.push(format!("{event_id}: {what}")),
+                }
+            }
+            // A new event answered twice at once: one delivery applied it, the other saw a duplicate.
+            if let [Some(first), Some(second)] = results.as_slice()
+                && (first == "duplicate") == (second == "duplicate")
+            {
+                ledger.unexpected.push(format!("{event_id} delivered twice at once: {first} and {second}"));
+            }
+            ledger.raced += usize::from(results.len() == 2);
+            ledger.sent.push(Sent { event_id, donation: donation.id.clone(), effect, body, answered });
+            self.mine.push(ledger.sent.len() - 1);
+        }
     }
 
     /// The gateway sends a notification again: unanswered ones until they are answered, and
