@@ -116,8 +116,12 @@ pub(crate) struct ApiProcess {
 }
 
 impl ApiProcess {
-    /// SIGKILL (what `Child::kill` sends on Unix): no shutdown, no flush, no goodbye.
-    pub(crate) fn kill(&mut self) {
+    /// SIGKILL (what `Child::kill` sends on Unix): no shutdown, no flush, no goodbye. Only the
+    /// test may stop it: one that exited by itself (a panic, a failed start) fails the test.
+    pub(crate) fn kill(&mut self, launcher: &Launcher) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("the API stopped by itself ({status}); {}", launcher.logs());
+        }
         self.child.kill().expect("the API is killed");
         self.child.wait().expect("the killed API is reaped");
     }
