@@ -5,6 +5,8 @@ mod clicks;
 pub mod db;
 pub mod domain;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 mod metrics;
 mod page_headers;

@@ -5,6 +5,8 @@
 //! [`precompress`]) → [`write`].
 
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod load;
 mod paths;
 pub mod postprocess;

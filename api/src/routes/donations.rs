@@ -3,11 +3,14 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use campaigns::Campaigns;
 use serde::Deserialize;
 use url::Url;
 
 use crate::db::{CheckoutRecord, Donation, Inserted, NewDonation};
-use crate::domain::{AmountMinor, CampaignSlug, DisplayName, DonationId, DonationStatus, IdempotencyKey, Language};
+use crate::domain::{
+    AmountMinor, CampaignSlug, Currency, DisplayName, DonationId, DonationStatus, IdempotencyKey, Language,
+};
 use crate::error::ApiError;
 use crate::prometheus::RateLimit;
 use crate::state::AppState;
@@ -88,7 +91,8 @@ async fn start_donation(
             retry_after: wait,
         });
     }
-    let fields: DonationRequest = form::parse(body, is_json, "donation")?;
+    let header_key = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok());
+    let fields = decode_donation(body, is_json, header_key, &state.campaigns)?;
     let new = parse_donation(request, fields, state)?;
     tracing::Span::current().record("campaign", new.campaign.as_str()).record("donation", new.id.as_str());
     let donation_id = match state.store.insert_donation(&new).await? {
@@ -159,10 +163,33 @@ async fn first_attempts_checkout(state: &AppState, mut donation: Donation) -> Re
 const FIRST_ATTEMPT_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 const FIRST_ATTEMPT_POLLS: u32 = 50;
 
-fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppState) -> Result<NewDonation, ApiError> {
-    let campaign_slug = CampaignSlug::parse(&fields.campaign, &state.campaigns)?;
-    let campaign = state
-        .campaigns
+/// What a donation request's body says, checked against the site's campaigns: everything but
+/// the gateway and the share-link cookie, which need the running service. Whatever the body,
+/// the answer is a value or a 4xx error (the form fuzz target holds it to that).
+#[derive(Debug)]
+pub struct DonationFields {
+    pub campaign: CampaignSlug,
+    pub currency: Currency,
+    pub amount: AmountMinor,
+    pub lang: Language,
+    pub idempotency_key: Option<IdempotencyKey>,
+    pub display_name: Option<DisplayName>,
+    pub anonymous: bool,
+    /// The `ref` field as sent; attribution checks it against the cookie and the campaign.
+    pub referral: Option<String>,
+}
+
+/// Decodes a donation form or JSON body; `header_key` is the `Idempotency-Key` header, which
+/// wins over the body's field.
+pub fn decode_donation(
+    body: &[u8],
+    is_json: bool,
+    header_key: Option<&str>,
+    campaigns: &Campaigns,
+) -> Result<DonationFields, ApiError> {
+    let fields: DonationRequest = form::parse(body, is_json, "donation")?;
+    let campaign_slug = CampaignSlug::parse(&fields.campaign, campaigns)?;
+    let campaign = campaigns
         .get(campaign_slug.as_str())
         .ok_or_else(|| ApiError::Unexpected("a parsed campaign slug has no campaign".into()))?;
     if let Some(currency) = fields.currency.as_deref().map(str::trim).filter(|c| !c.is_empty())
@@ -177,25 +204,38 @@ fn parse_donation(request: &HttpRequest, fields: DonationRequest, state: &AppSta
     let typed = fields.other_amount.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
     let amount_text = typed.or_else(|| fields.amount.as_ref().map(AmountField::text)).unwrap_or_default();
     let amount = AmountMinor::parse_for(&amount_text, campaign)?;
-    let header_key = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok());
     let idempotency_key = header_key
         .or(fields.idempotency_key.as_deref())
         .filter(|k| !k.trim().is_empty())
         .map(IdempotencyKey::parse)
         .transpose()?;
-    let gateway = state.gateways.candidates(campaign.currency).into_iter().next().ok_or_else(|| {
-        ApiError::Unavailable(format!("no payment gateway takes {}", campaign.currency.code()).into())
-    })?;
-    Ok(NewDonation {
-        id: DonationId::generate(),
-        currency: campaign.currency,
+    Ok(DonationFields {
         campaign: campaign_slug,
+        currency: campaign.currency,
         amount,
-        lang: Language::parse(fields.lang.as_deref(), &state.campaigns),
-        gateway: gateway.name().to_string(),
+        lang: Language::parse(fields.lang.as_deref(), campaigns),
         idempotency_key,
         display_name: DisplayName::parse(fields.display_name.as_deref())?,
         anonymous: fields.anonymous.as_ref().is_some_and(FlagField::is_set),
+        referral: fields.referral,
+    })
+}
+
+fn parse_donation(request: &HttpRequest, fields: DonationFields, state: &AppState) -> Result<NewDonation, ApiError> {
+    let gateway =
+        state.gateways.candidates(fields.currency).into_iter().next().ok_or_else(|| {
+            ApiError::Unavailable(format!("no payment gateway takes {}", fields.currency.code()).into())
+        })?;
+    Ok(NewDonation {
+        id: DonationId::generate(),
+        currency: fields.currency,
+        campaign: fields.campaign,
+        amount: fields.amount,
+        lang: fields.lang,
+        gateway: gateway.name().to_string(),
+        idempotency_key: fields.idempotency_key,
+        display_name: fields.display_name,
+        anonymous: fields.anonymous,
         referral: super::referrals::attributed_code(request, fields.referral.as_deref(), state),
     })
 }

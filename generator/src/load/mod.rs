@@ -1,7 +1,7 @@
 //! Stage 1, load: reads the config, content tree, templates and static files from disk.
 //! The only stage besides `write` that touches the filesystem.
 
-mod front_matter;
+pub(crate) mod front_matter;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

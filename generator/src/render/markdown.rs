@@ -33,6 +33,12 @@ pub fn to_html(body: &str, internal_links: &HashMap<String, String>, base_url: &
         Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
             Event::Start(Tag::Image { link_type, dest_url: rewrite(dest_url.into_static()), title, id })
         }
+        // `{#id .class}` after a heading is Zola's syntax and kept; any other `key=value` would
+        // become an attribute as written, `style` or `onclick` included, which the pages' CSP
+        // refuses or which runs script, so Markdown syntax never sets one.
+        Event::Start(Tag::Heading { level, id, classes, attrs: _ }) => {
+            Event::Start(Tag::Heading { level, id, classes, attrs: Vec::new() })
+        }
         other => other,
     });
     let mut out = String::with_capacity(body.len() * 3 / 2);
@@ -55,6 +61,13 @@ mod tests {
         let html = to_html("[us](@/about.md#team) and [x](https://x.org)", &links, "https://site.org");
         assert!(html.contains(r#"href="https://site.org/about/#team""#), "{html}");
         assert!(html.contains(r#"href="https://x.org""#), "{html}");
+    }
+
+    #[test]
+    fn heading_attributes_keep_id_and_classes_but_set_no_other_attribute() {
+        // Found by the `markdown` fuzz target: `{style=…}` became a style attribute.
+        let html = to_html("# Hi {#top .big style=color:red onclick=alert(1) data-x}\n", &HashMap::new(), "");
+        assert_eq!(html, "<h1 id=\"top\" class=\"big\">Hi</h1>\n");
     }
 
     #[test]

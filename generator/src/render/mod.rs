@@ -2,7 +2,7 @@
 //! parallel. Pure: the output is a map from output path to bytes, held in memory.
 
 mod functions;
-mod markdown;
+pub(crate) mod markdown;
 mod views;
 
 use std::collections::BTreeMap;

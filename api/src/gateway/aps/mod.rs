@@ -14,7 +14,7 @@
 //!   carries the amount refunded so far. A refund's feedback names one refund's amount only, so
 //!   refunds are always read from there as a running total.
 
-mod protocol;
+pub(crate) mod protocol;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};

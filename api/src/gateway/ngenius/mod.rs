@@ -17,7 +17,7 @@
 //! running total), so a return, a notification and a status query about the same state are one
 //! event, applied once.
 
-mod protocol;
+pub(crate) mod protocol;
 
 use std::time::{Duration, Instant};
 

@@ -107,7 +107,10 @@ impl Payment {
             .iter()
             .filter(|r| r.state.as_deref().is_none_or(|s| s == "SUCCESS"))
             .map(|r| r.amount.value)
-            .sum()
+            // Saturating: refund values an answer fills with huge numbers must not overflow (a
+            // panic in debug builds, a wrapped and so plausible total in release); a sum past
+            // the amount is refused by the state machine as a contradiction.
+            .fold(0_i64, i64::saturating_add)
     }
 }
 
@@ -244,6 +247,16 @@ mod tests {
         for (state, refunds, expected) in cases {
             assert_eq!(order(state, refunds).outcome(), expected, "{state} {refunds:?}");
         }
+    }
+
+    #[test]
+    fn refunds_too_large_to_add_up_saturate_instead_of_overflowing() {
+        // Refund values come from outside; their sum used to overflow i64 (a panic in debug).
+        let huge = order("PARTIALLY_REFUNDED", &[(i64::MAX, "SUCCESS"), (i64::MAX, "SUCCESS")]);
+        assert_eq!(huge.outcome(), Some(Outcome::Refunded { total_refunded: i64::MAX }));
+        let payment =
+            crate::domain::Payment { status: crate::domain::DonationStatus::Succeeded, amount: 12345, refunded: 0 };
+        assert_eq!(payment.apply(huge.outcome().unwrap()), crate::domain::Transition::Refused);
     }
 
     #[test]

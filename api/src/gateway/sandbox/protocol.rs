@@ -6,7 +6,8 @@
 //! - Browser return: `GET {return_url}?merchant_reference=…&payment_id=…&status=paid|declined
 //!   &amount_minor=…&currency=…&signature=…`.
 //! - `signature` is hex HMAC-SHA256 over the other parameters sorted by name and joined as
-//!   `name=value&name=value`, values unencoded.
+//!   `name=value&name=value`, names and values form-urlencoded (so a `&` or `=` inside a value
+//!   cannot pass for a boundary between parameters).
 //! - Notification: `POST {notify_url}` with a JSON body (`event_id`, `payment_id`,
 //!   `merchant_reference`, `status`, `amount_minor`, `currency`) and the header
 //!   `Sandbox-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 over "<t>.<body>">`; a receiver
@@ -29,7 +30,9 @@ fn mac(secret: &[u8]) -> Hmac<Sha256> {
 fn canonical(params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().filter(|(k, _)| k != "signature").collect();
     sorted.sort();
-    sorted.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    // Encoded, not joined as they are: `a=1&b=2` would otherwise be the text of one parameter
+    // `a` = `1&b=2` too, and a signature over one would verify the other.
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(sorted).finish()
 }
 
 /// Signs parameters; returns them with `signature` added.
@@ -118,6 +121,15 @@ mod tests {
         tampered[0].1 = "3".into();
         assert!(matches!(verify(b"secret", tampered), Err(GatewayError::BadSignature)));
         assert!(matches!(verify(b"secret", params()), Err(GatewayError::BadSignature)));
+    }
+
+    #[test]
+    fn parameters_regrouped_under_the_same_signature_are_refused() {
+        // Found by the `sandbox` fuzz target's property: joined unencoded, these read the same.
+        let signed = sign(b"secret", vec![("a".into(), "1&b=2".into())]);
+        let regrouped = vec![("a".into(), "1".into()), ("b".into(), "2".into()), signed[1].clone()];
+        assert!(matches!(verify(b"secret", regrouped), Err(GatewayError::BadSignature)));
+        assert!(verify(b"secret", signed).is_ok());
     }
 
     #[test]

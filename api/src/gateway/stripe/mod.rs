@@ -19,7 +19,7 @@
 //! Facts learnt by asking carry the event id `{session}:{outcome}`, so a return and a status
 //! query about the same state are one event; webhooks carry Stripe's event id (`evt_…`).
 
-mod protocol;
+pub(crate) mod protocol;
 
 use std::time::Duration;
 
