@@ -169,4 +169,44 @@ mod tests {
         assert!(matches!(Currency::parse("XYZ"), Err(CurrencyError::Unknown(_))));
         assert!(matches!(Currency::parse("XAU"), Err(CurrencyError::NotMoney(_))));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Currencies of every exponent in use: 0 (JPY), 2 (USD), 3 (KWD), 4 (CLF).
+        fn currency() -> impl Strategy<Value = Currency> {
+            prop::sample::select(vec!["JPY", "USD", "AED", "KWD", "BHD", "CLF"])
+                .prop_map(|c| Currency::parse(c).unwrap())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn what_is_formatted_parses_back_to_the_same_minor_units(currency in currency(), minor in 1..=i64::MAX) {
+                prop_assert_eq!(currency.parse_major(&currency.format_major(minor)), Ok(minor));
+            }
+
+            #[test]
+            fn typed_amounts_parse_or_are_refused_and_round_trip(currency in currency(), typed in "[ 0-9.٠-٩٫,+-]{0,24}") {
+                if let Ok(minor) = currency.parse_major(&typed) {
+                    prop_assert!(minor > 0);
+                    prop_assert_eq!(currency.parse_major(&currency.format_major(minor)), Ok(minor));
+                }
+            }
+
+            #[test]
+            fn any_text_parses_without_panicking(currency in currency(), typed in "\\PC{0,40}") {
+                let _ = currency.parse_major(&typed);
+            }
+
+            #[test]
+            fn currency_codes_parse_in_any_case_to_the_same_currency(currency in currency(), lower in any::<bool>()) {
+                let code = if lower { currency.code().to_ascii_lowercase() } else { currency.code().to_string() };
+                prop_assert_eq!(Currency::parse(&format!(" {code} ")), Ok(currency));
+            }
+        }
+    }
 }

@@ -219,4 +219,50 @@ mod tests {
         assert_eq!(Language::parse(Some("../x"), &campaigns).as_str(), "en");
         assert_eq!(Language::parse(None, &campaigns).as_str(), "en");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever the text, each `parse` answers; what it accepts it accepts again from
+            /// its own text, unchanged.
+            #[test]
+            fn parsers_accept_what_they_produce(text in "\\PC{0,80}|[ a-f0-9A-Z-]{0,40}") {
+                if let Ok(id) = DonationId::parse(&text) {
+                    prop_assert_eq!(DonationId::parse(id.as_str()), Ok(id));
+                }
+                if let Ok(code) = ReferralCode::parse(&text) {
+                    prop_assert_eq!(ReferralCode::parse(code.as_str()), Ok(code));
+                }
+                if let Ok(id) = GatewayEventId::parse(&text) {
+                    prop_assert_eq!(GatewayEventId::parse(id.as_str()), Ok(id));
+                }
+                if let Ok(key) = IdempotencyKey::parse(&text) {
+                    prop_assert_eq!(IdempotencyKey::parse(key.as_str()), Ok(key));
+                }
+                if let Ok(Some(name)) = DisplayName::parse(Some(&text)) {
+                    prop_assert!(name.as_str().chars().count() <= DisplayName::MAX_CHARS);
+                    prop_assert_eq!(DisplayName::parse(Some(name.as_str())), Ok(Some(name)));
+                }
+            }
+
+            #[test]
+            fn generated_identifiers_parse(_case in 0..8_u8) {
+                let id = DonationId::generate();
+                prop_assert_eq!(DonationId::parse(id.as_str()), Ok(id));
+                let code = ReferralCode::generate();
+                prop_assert_eq!(ReferralCode::parse(code.as_str()), Ok(code));
+            }
+
+            #[test]
+            fn referral_codes_match_however_they_are_cased(code in "[a-z0-9][a-z0-9-]{1,30}[a-z0-9]") {
+                let parsed = ReferralCode::parse(&code).unwrap();
+                prop_assert_eq!(ReferralCode::parse(&format!(" {} ", code.to_ascii_uppercase())), Ok(parsed));
+            }
+        }
+    }
 }

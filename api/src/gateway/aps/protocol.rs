@@ -344,4 +344,31 @@ mod tests {
         assert_eq!(placeholder_email(&Url::parse("http://127.0.0.1:8080/").unwrap()), FALLBACK_EMAIL);
         assert_eq!(placeholder_email(&Url::parse("http://localhost/").unwrap()), FALLBACK_EMAIL);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn a_signed_response_verifies_after_a_form_and_one_changed_value_does_not(
+                map in prop::collection::btree_map("[a-z_]{1,12}", "\\PC{0,16}", 1..6),
+                sha512 in any::<bool>(),
+                which in any::<prop::sample::Index>(),
+            ) {
+                let signer = signer(if sha512 { ShaType::Sha512 } else { ShaType::Sha256 });
+                let mut params: Vec<(String, String)> = map.into_iter().filter(|(k, _)| k != "signature").collect();
+                params.push(("signature".into(), signer.sign_response(&params)));
+                let form = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+                let parsed = Params::from_form(form.as_bytes(), "").unwrap();
+                prop_assert!(signer.verify_response(&parsed).is_ok());
+                let mut tampered = parsed.0.clone();
+                which.get_mut(&mut tampered).1.push('x');
+                prop_assert!(signer.verify_response(&Params(tampered)).is_err());
+            }
+        }
+    }
 }

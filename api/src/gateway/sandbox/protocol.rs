@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn parameters_regrouped_under_the_same_signature_are_refused() {
-        // Found by the `sandbox` fuzz target's property: joined unencoded, these read the same.
+        // Joined unencoded, these read the same (the `sandbox` fuzz target checks regrouping).
         let signed = sign(b"secret", vec![("a".into(), "1&b=2".into())]);
         let regrouped = vec![("a".into(), "1".into()), ("b".into(), "2".into()), signed[1].clone()];
         assert!(matches!(verify(b"secret", regrouped), Err(GatewayError::BadSignature)));
@@ -142,5 +142,56 @@ mod tests {
         ));
         assert!(matches!(verify_notification(b"secret", Some(&header), b"{}", 2_000), Err(GatewayError::Stale)));
         assert!(matches!(verify_notification(b"secret", None, b"{}", 1_000), Err(GatewayError::BadSignature)));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Parameters with distinct names, `signature` among none of them.
+        fn params() -> impl Strategy<Value = Vec<(String, String)>> {
+            prop::collection::btree_map("[a-z_]{1,12}", "\\PC{0,16}|[a-z0-9&=%+ ]{0,16}", 1..6)
+                .prop_map(|m| m.into_iter().filter(|(k, _)| k != "signature").collect())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn what_sign_signs_verifies_and_one_changed_byte_does_not(
+                params in params(),
+                which in any::<prop::sample::Index>(),
+                at in any::<prop::sample::Index>(),
+                in_name in any::<bool>(),
+            ) {
+                let signed = sign(b"secret", params);
+                prop_assert!(verify(b"secret", signed.clone()).is_ok());
+                let mut tampered = signed.clone();
+                let pair = which.get_mut(&mut tampered);
+                let text = if in_name { &mut pair.0 } else { &mut pair.1 };
+                if !text.is_empty() {
+                    // One byte: an ASCII byte changes to another ASCII byte, a multi-byte
+                    // character's first byte to `?`, so the text stays UTF-8.
+                    let mut bytes = std::mem::take(text).into_bytes();
+                    let index = at.index(bytes.len());
+                    let start = (0..=index).rev().find(|&i| bytes[i] < 0x80 || bytes[i] >= 0xC0).unwrap();
+                    let width = bytes[start..].iter().skip(1).take_while(|b| (0x80..0xC0).contains(*b)).count() + 1;
+                    let replacement = if bytes[start] == b'a' { b'b' } else { b'a' };
+                    bytes.splice(start..start + width, [replacement]);
+                    *text = String::from_utf8(bytes).unwrap();
+                    prop_assert!(verify(b"secret", tampered).is_err());
+                }
+            }
+
+            #[test]
+            fn a_notification_verifies_only_with_its_own_body(body in prop::collection::vec(any::<u8>(), 0..64), flip in any::<prop::sample::Index>()) {
+                let header = sign_notification(b"secret", 1_000, &body);
+                prop_assert!(verify_notification(b"secret", Some(&header), &body, 1_000).is_ok());
+                let mut changed = body.clone();
+                if changed.is_empty() { changed.push(0) } else { *flip.get_mut(&mut changed) ^= 0x20 }
+                prop_assert!(matches!(verify_notification(b"secret", Some(&header), &changed, 1_000), Err(GatewayError::BadSignature)));
+            }
+        }
     }
 }

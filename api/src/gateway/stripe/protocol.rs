@@ -498,4 +498,34 @@ mod tests {
         assert_eq!((checkout_locale("en"), checkout_locale("pt-BR")), ("en", "pt-BR"));
         assert_eq!((checkout_locale("ar"), checkout_locale("xx"), checkout_locale("")), ("auto", "auto", "auto"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn what_sign_signs_verifies_and_a_changed_body_does_not(
+                body in prop::collection::vec(any::<u8>(), 0..128),
+                t in 0..u64::MAX / 2,
+                flip in any::<prop::sample::Index>(),
+                bit in 0..8_u8,
+            ) {
+                let header = format!("t={t},v1={}", sign(SECRET, t, &body));
+                prop_assert!(verify_signature(SECRET, Some(&header), &body, t).is_ok());
+                let mut changed = body.clone();
+                if changed.is_empty() { changed.push(b'{') } else { *flip.get_mut(&mut changed) ^= 1 << bit }
+                prop_assert!(matches!(verify_signature(SECRET, Some(&header), &changed, t), Err(GatewayError::BadSignature)));
+            }
+
+            #[test]
+            fn arbitrary_headers_and_bodies_never_panic(header in "\\PC{0,80}|[tv01=,a-f ]{0,80}", body in prop::collection::vec(any::<u8>(), 0..64)) {
+                let _ = verify_signature(SECRET, Some(&header), &body, T);
+                let _ = interpret(&body);
+            }
+        }
+    }
 }
