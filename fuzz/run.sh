@@ -19,7 +19,8 @@ flags=(--sanitizer none --codegen-units 16)
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 2; }
 echo "== building the fuzz targets"
 cargo fuzz build "${flags[@]}"
-bin_dir="target/$(rustc -vV | sed -n 's/^host: //p')/release"
+# cargo builds into CARGO_TARGET_DIR when it is set (CI may share one), else fuzz/target.
+bin_dir="${CARGO_TARGET_DIR:-target}/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 failed=()
 summary=()
