@@ -14,6 +14,7 @@ pub mod precompress;
 pub mod problem;
 pub mod render;
 pub mod resolve;
+pub mod sass;
 pub mod write;
 
 use std::collections::BTreeMap;

@@ -4,6 +4,7 @@
 mod functions;
 pub(crate) mod markdown;
 mod views;
+pub(crate) mod zola_functions;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
