@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use generator::fuzzing::markdown_to_html;
+use generator::fuzzing::{
+    AnchorLinks, BuiltinTemplates, Heading, MarkdownSettings, Page, heading_ids, markdown_to_html, render_markdown,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn links() -> &'static HashMap<String, String> {
@@ -53,13 +55,42 @@ fn tags(html: &str) -> Vec<(String, Vec<String>)> {
     found
 }
 
+/// Every Zola switch on, so footnotes, lazy images, external links and anchor links are reached.
+fn everything_on() -> MarkdownSettings {
+    MarkdownSettings {
+        smart_punctuation: true,
+        external_links_target_blank: true,
+        external_links_no_follow: true,
+        external_links_no_referrer: true,
+        definition_list: true,
+        bottom_footnotes: true,
+        github_alerts: true,
+        lazy_async_image: true,
+        insert_anchor_links: AnchorLinks::Left,
+        ..MarkdownSettings::default()
+    }
+}
+
+fn flat_ids(toc: &[Heading], ids: &mut Vec<String>) {
+    for heading in toc {
+        ids.push(heading.id.clone());
+        flat_ids(&heading.children, ids);
+    }
+}
+
 fuzz_target!(|body: &str| {
     let html = markdown_to_html(body, links(), "https://site.test");
     assert_eq!(html, markdown_to_html(body, links(), "https://site.test"), "not deterministic");
+    let settings = everything_on();
+    let page = Page { internal_links: links(), base_url: "https://site.test", permalink: "https://site.test/p/" };
+    let rendered = render_markdown(body, &page, &settings, &BuiltinTemplates);
+    let mut ids = Vec::new();
+    flat_ids(&rendered.toc, &mut ids);
+    assert_eq!(ids, heading_ids(body, &settings), "heading_ids disagrees with the toc");
     if body.contains('<') {
         return;
     }
-    for (name, attributes) in tags(&html) {
+    for (name, attributes) in tags(&html).into_iter().chain(tags(&rendered.html)) {
         assert!(!matches!(name.as_str(), "script" | "style" | "iframe" | "object" | "embed"), "<{name}> in {html:?}");
         for attribute in attributes {
             assert!(

@@ -6,3 +6,7 @@ pub use crate::load::front_matter::{
     FrontMatterError, Split, parse as parse_front_matter, split as split_front_matter,
 };
 pub use crate::render::markdown::to_html as markdown_to_html;
+pub use crate::render::markdown::{
+    AnchorLinks, AnchorSlugs, BuiltinTemplates, CONTINUE_READING, Heading, MarkdownSettings, Page, Rendered,
+    heading_ids, render as render_markdown,
+};
