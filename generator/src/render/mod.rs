@@ -3,6 +3,7 @@
 
 mod functions;
 pub(crate) mod markdown;
+pub(crate) mod shortcodes;
 mod views;
 pub(crate) mod zola_functions;
 
