@@ -192,25 +192,30 @@ fn percentile_ms(counts: &[u64], share: f64) -> f64 {
     0.0
 }
 
-/// The middleware: times each request and records its status, for the dashboard and, by
-/// route, for Prometheus.
+/// The middleware that observes every request: it resolves the route pattern once (route
+/// matching is a walk of the route table with a regex per dynamic route), times the request,
+/// records its status for the dashboard and, by route, for Prometheus, and runs it inside its
+/// tracing span.
 pub async fn measure(
     metrics: Arc<RequestMetrics>,
     prometheus: Arc<Prometheus>,
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use tracing::Instrument as _;
     let started = Instant::now();
-    let route = request.match_pattern().unwrap_or_else(|| crate::prometheus::UNMATCHED.to_string());
+    let route = request.match_pattern();
+    let span = crate::request_spans::start(&request, route.as_deref());
     let method = request.method().clone();
-    let response = next.call(request).await;
+    let response = next.call(request).instrument(span.clone()).await;
     let status = match &response {
         Ok(response) => response.status().as_u16(),
         Err(error) => error.as_response_error().status_code().as_u16(),
     };
+    crate::request_spans::finish(span, &response);
     let elapsed = started.elapsed();
     metrics.record(status, elapsed);
-    prometheus.record_request(route, &method, status, elapsed);
+    prometheus.record_request(route.unwrap_or_else(|| crate::prometheus::UNMATCHED.to_string()), &method, status, elapsed);
     response
 }
 

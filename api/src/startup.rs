@@ -11,7 +11,6 @@ use actix_web::http::header;
 use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpServer, web};
 use campaigns::{CampaignError, Campaigns};
-use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::clicks::ClickCounter;
@@ -23,7 +22,6 @@ use crate::metrics::{self, RequestMetrics};
 use crate::prometheus::Prometheus;
 use crate::rate_limit::RateLimiter;
 use crate::reconcile::Reconciler;
-use crate::request_spans::QuietHotReads;
 use crate::routes;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -208,7 +206,6 @@ impl Application {
                     sentry_enabled,
                     sentry_actix::Sentry::builder().capture_server_errors(false).finish(),
                 ))
-                .wrap(TracingLogger::<QuietHotReads>::new())
                 .wrap(from_fn(move |request, next| {
                     metrics::measure(request_metrics.clone(), prometheus.clone(), request, next)
                 }))
