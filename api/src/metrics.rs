@@ -215,7 +215,12 @@ pub async fn measure(
     crate::request_spans::finish(span, &response);
     let elapsed = started.elapsed();
     metrics.record(status, elapsed);
-    prometheus.record_request(route.unwrap_or_else(|| crate::prometheus::UNMATCHED.to_string()), &method, status, elapsed);
+    prometheus.record_request(
+        route.unwrap_or_else(|| crate::prometheus::UNMATCHED.to_string()),
+        &method,
+        status,
+        elapsed,
+    );
     response
 }
 
