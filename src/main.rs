@@ -50,6 +50,10 @@ enum Command {
         totals_from: Option<String>,
         #[arg(long)]
         drafts: bool,
+        /// Skips the `.br` and `.gz` files beside each text file (Brotli at its densest setting
+        /// is most of a cold build's time); for builds that a CDN compresses itself.
+        #[arg(long)]
+        no_precompress: bool,
     },
     /// Check content, templates and internal links without writing anything; or, with
     /// `--live`, check that a deployed site and its API answer (an uptime check for a timer).
@@ -147,7 +151,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             runtime()?.block_on(serve::serve(paths, &bind, &database_url))
         }
-        Command::Build { root, output_dir, base_url, totals_from, drafts } => {
+        Command::Build { root, output_dir, base_url, totals_from, drafts, no_precompress } => {
             let mut paths = SitePaths::detect(&root);
             if let Some(output) = output_dir {
                 paths = paths.with_output(output);
@@ -160,7 +164,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 base_url,
                 include_drafts: drafts,
                 progress,
-                precompress: true,
+                precompress: !no_precompress,
                 ..BuildOptions::default()
             };
             let started = std::time::Instant::now();

@@ -1,4 +1,5 @@
-//! The site's `config.toml`: Zola's keys plus Pledge's `[[campaigns]]`, with unknown keys refused.
+//! The site's `zola.toml` (or the older `config.toml`): every key Zola 0.22 documents, plus
+//! Pledge's `[[campaigns]]`. Unknown keys are refused, so a typo fails the build with its line.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::BuildError;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteConfig {
     pub base_url: String,
@@ -20,10 +21,51 @@ pub struct SiteConfig {
     pub default_language: String,
     #[serde(default)]
     pub theme: Option<String>,
+    #[serde(default = "default_output_dir")]
+    pub output_dir: String,
+    #[serde(default)]
+    pub preserve_dotfiles_in_output: bool,
+    #[serde(default)]
+    pub compile_sass: bool,
+    #[serde(default)]
+    pub minify_html: bool,
+    #[serde(default)]
+    pub ignored_content: Vec<String>,
+    #[serde(default)]
+    pub ignored_static: Vec<String>,
+    #[serde(default, alias = "generate_feed")]
+    pub generate_feeds: bool,
+    #[serde(default)]
+    pub exclude_paginated_pages_in_sitemap: PaginatedInSitemap,
+    #[serde(default = "default_feed_filenames")]
+    pub feed_filenames: Vec<String>,
+    /// The pre-0.19 spelling of `feed_filenames`, folded into it by [`SiteConfig::parse`].
+    #[serde(default, skip_serializing)]
+    feed_filename: Option<String>,
+    #[serde(default)]
+    pub feed_limit: Option<usize>,
+    #[serde(default)]
+    pub hard_link_static: bool,
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub taxonomies: Vec<TaxonomyConfig>,
+    #[serde(default)]
+    pub taxonomy_root: Option<String>,
+    #[serde(default)]
+    pub build_search_index: bool,
     #[serde(default = "yes")]
     pub generate_sitemap: bool,
     #[serde(default = "yes")]
     pub generate_robots_txt: bool,
+    #[serde(default)]
+    pub markdown: MarkdownConfig,
+    #[serde(default)]
+    pub link_checker: LinkCheckerConfig,
+    #[serde(default)]
+    pub slugify: SlugifyConfig,
+    #[serde(default)]
+    pub search: toml::Table,
     /// UI strings of the default language, for `trans()`.
     #[serde(default)]
     pub translations: BTreeMap<String, String>,
@@ -31,24 +73,159 @@ pub struct SiteConfig {
     pub languages: BTreeMap<String, LanguageConfig>,
     #[serde(default)]
     pub extra: toml::Table,
-    #[serde(default)]
+    /// Pledge's own: the campaigns the pages show and the API takes donations for.
+    #[serde(default, skip_serializing)]
     pub campaigns: Vec<CampaignDefinition>,
 }
 
-/// A `[languages.xx]` table.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A `[languages.xx]` table: what a language may set differently from the default one.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LanguageConfig {
     #[serde(default)]
     pub title: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    #[serde(default, alias = "generate_feed")]
+    pub generate_feeds: Option<bool>,
+    #[serde(default)]
+    pub feed_filenames: Option<Vec<String>>,
+    #[serde(default)]
+    pub taxonomies: Option<Vec<TaxonomyConfig>>,
+    #[serde(default)]
+    pub build_search_index: Option<bool>,
+    #[serde(default)]
+    pub search: Option<toml::Table>,
     #[serde(default)]
     pub translations: BTreeMap<String, String>,
 }
 
+/// One entry of `taxonomies = [...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxonomyConfig {
+    pub name: String,
+    #[serde(default)]
+    pub paginate_by: Option<usize>,
+    #[serde(default)]
+    pub paginate_path: Option<String>,
+    #[serde(default, alias = "rss")]
+    pub feed: bool,
+    #[serde(default = "yes")]
+    pub render: bool,
+    /// Filled in by the generator (the language the taxonomy belongs to), as Zola does.
+    #[serde(default)]
+    pub lang: String,
+    /// Filled in by the generator from `name` and `[slugify] taxonomies`.
+    #[serde(default)]
+    pub slug: String,
+}
+
+impl TaxonomyConfig {
+    pub fn paginate_path(&self) -> &str {
+        self.paginate_path.as_deref().unwrap_or("page")
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaginatedInSitemap {
+    #[default]
+    None,
+    All,
+}
+
+/// `[markdown]`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkdownConfig {
+    #[serde(default)]
+    pub render_emoji: bool,
+    #[serde(default)]
+    pub external_links_class: Option<String>,
+    #[serde(default)]
+    pub external_links_target_blank: bool,
+    #[serde(default)]
+    pub external_links_no_follow: bool,
+    #[serde(default)]
+    pub external_links_no_referrer: bool,
+    #[serde(default)]
+    pub external_links_external: Option<bool>,
+    #[serde(default)]
+    pub smart_punctuation: bool,
+    #[serde(default)]
+    pub definition_list: bool,
+    #[serde(default)]
+    pub lazy_async_image: bool,
+    #[serde(default)]
+    pub bottom_footnotes: bool,
+    #[serde(default)]
+    pub github_alerts: bool,
+    #[serde(default)]
+    pub insert_anchor_links: Option<String>,
+    /// Accepted so Zola sites build; highlighting itself is not implemented (see the feature
+    /// table in `generator/README.md`).
+    #[serde(default)]
+    pub highlighting: Option<toml::Table>,
+    /// Zola before 0.22 kept highlighting keys here; accepted and ignored likewise.
+    #[serde(default)]
+    pub highlight_code: Option<bool>,
+    #[serde(default)]
+    pub highlight_theme: Option<String>,
+    #[serde(default)]
+    pub highlight_themes_css: Option<toml::Value>,
+    #[serde(default)]
+    pub extra_syntaxes_and_themes: Option<Vec<String>>,
+}
+
+/// `[link_checker]`: used by `pledge check --external-links`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkCheckerConfig {
+    #[serde(default)]
+    pub skip_prefixes: Vec<String>,
+    #[serde(default)]
+    pub skip_anchor_prefixes: Vec<String>,
+    #[serde(default)]
+    pub internal_level: Option<String>,
+    #[serde(default)]
+    pub external_level: Option<String>,
+}
+
+/// How a kind of name becomes a URL segment or an anchor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlugStrategy {
+    /// ASCII, lowercase, words joined by `-`.
+    #[default]
+    On,
+    /// Only characters that cannot be in a file name are removed.
+    Safe,
+    Off,
+}
+
+/// `[slugify]`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlugifyConfig {
+    #[serde(default)]
+    pub paths: SlugStrategy,
+    #[serde(default)]
+    pub taxonomies: SlugStrategy,
+    #[serde(default)]
+    pub anchors: SlugStrategy,
+    #[serde(default)]
+    pub paths_keep_dates: bool,
+}
+
 fn default_language() -> String {
     "en".into()
+}
+fn default_output_dir() -> String {
+    "public".into()
+}
+fn default_feed_filenames() -> Vec<String> {
+    vec!["atom.xml".into()]
 }
 fn yes() -> bool {
     true
@@ -64,6 +241,21 @@ impl SiteConfig {
     pub fn parse(text: &str) -> Result<(Self, Campaigns), String> {
         let mut config: SiteConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         config.base_url = config.base_url.trim_end_matches('/').to_string();
+        if let Some(name) = config.feed_filename.take() {
+            config.feed_filenames = vec![name];
+        }
+        let strategy = config.slugify.taxonomies;
+        let default_language = config.default_language.clone();
+        for taxonomy in &mut config.taxonomies {
+            taxonomy.lang = default_language.clone();
+            taxonomy.slug = crate::slugs::slugify(&taxonomy.name, strategy);
+        }
+        for (code, language) in &mut config.languages {
+            for taxonomy in language.taxonomies.iter_mut().flatten() {
+                taxonomy.lang = code.clone();
+                taxonomy.slug = crate::slugs::slugify(&taxonomy.name, strategy);
+            }
+        }
         let campaigns = Campaigns::new(&config.campaigns, &config.default_language, config.languages.keys().cloned())
             .map_err(|e| e.to_string())?;
         Ok((config, campaigns))
@@ -78,6 +270,23 @@ impl SiteConfig {
 
     pub fn is_language(&self, code: &str) -> bool {
         code == self.default_language || self.languages.contains_key(code)
+    }
+
+    /// The taxonomies a language's pages may use: its own list, or the default language's.
+    pub fn taxonomies_of(&self, lang: &str) -> &[TaxonomyConfig] {
+        if lang == self.default_language {
+            return &self.taxonomies;
+        }
+        self.languages.get(lang).and_then(|l| l.taxonomies.as_deref()).unwrap_or(&[])
+    }
+
+    /// Whether a language's feeds are generated.
+    pub fn generates_feeds(&self, lang: &str) -> bool {
+        self.languages.get(lang).and_then(|l| l.generate_feeds).unwrap_or(self.generate_feeds)
+    }
+
+    pub fn feed_filenames_of(&self, lang: &str) -> &[String] {
+        self.languages.get(lang).and_then(|l| l.feed_filenames.as_deref()).unwrap_or(&self.feed_filenames)
     }
 
     /// A UI string in a language, falling back to the default language's.
@@ -98,29 +307,26 @@ impl SiteConfig {
         format!("{}{}", self.base_url, path)
     }
 
-    /// What templates see as `config`, with the language's own title and description.
-    pub fn template_view(&self, lang: &str) -> ConfigView {
+    /// What templates see as `config`, with the language's own title and description, as a
+    /// value made once per language and shared by every render.
+    pub fn template_value(&self, lang: &str) -> serde_json::Value {
         let language = self.languages.get(lang);
-        ConfigView {
-            base_url: self.base_url.clone(),
-            title: language.and_then(|l| l.title.clone()).or_else(|| self.title.clone()),
-            description: language.and_then(|l| l.description.clone()).or_else(|| self.description.clone()),
-            default_language: self.default_language.clone(),
-            languages: self.all_languages().into_iter().map(String::from).collect(),
-            extra: serde_json::to_value(&self.extra).unwrap_or_default(),
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            let title = language.and_then(|l| l.title.clone()).or_else(|| self.title.clone());
+            let description = language.and_then(|l| l.description.clone()).or_else(|| self.description.clone());
+            object.insert("title".into(), title.into());
+            object.insert("description".into(), description.into());
+            object.insert("taxonomies".into(), serde_json::to_value(self.taxonomies_of(lang)).unwrap_or_default());
+            object.insert("generate_feeds".into(), self.generates_feeds(lang).into());
+            object.insert(
+                "feed_filenames".into(),
+                serde_json::to_value(self.feed_filenames_of(lang)).unwrap_or_default(),
+            );
+            object.insert("mode".into(), "build".into());
         }
+        value
     }
-}
-
-/// The `config` variable of templates.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConfigView {
-    pub base_url: String,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub default_language: String,
-    pub languages: Vec<String>,
-    pub extra: serde_json::Value,
 }
 
 #[cfg(test)]
@@ -146,5 +352,92 @@ mod tests {
         assert_eq!(config.translation("ar", "home"), Some("Home"));
         assert_eq!(config.language_prefix("ar"), "/ar");
         assert_eq!(config.all_languages(), vec!["en", "ar"]);
+    }
+
+    #[test]
+    fn every_documented_zola_key_is_accepted() {
+        let text = r#"
+base_url = "https://x.org"
+title = "T"
+description = "D"
+default_language = "en"
+theme = "t"
+output_dir = "docs"
+preserve_dotfiles_in_output = true
+compile_sass = true
+minify_html = true
+ignored_content = ["*.xlsx"]
+ignored_static = ["*.psd"]
+generate_feeds = true
+exclude_paginated_pages_in_sitemap = "all"
+feed_filenames = ["atom.xml", "rss.xml"]
+feed_limit = 20
+hard_link_static = true
+author = "A"
+taxonomies = [{ name = "Tags Ü", feed = true, paginate_by = 5, paginate_path = "p" }]
+taxonomy_root = "blog"
+build_search_index = true
+generate_sitemap = false
+generate_robots_txt = false
+[markdown]
+render_emoji = true
+external_links_class = "ext"
+external_links_target_blank = true
+external_links_no_follow = true
+external_links_no_referrer = true
+external_links_external = true
+smart_punctuation = true
+definition_list = true
+lazy_async_image = true
+bottom_footnotes = true
+github_alerts = true
+insert_anchor_links = "left"
+[markdown.highlighting]
+theme = "gruvbox-dark"
+[link_checker]
+skip_prefixes = ["http://x"]
+skip_anchor_prefixes = ["https://y"]
+internal_level = "warn"
+external_level = "warn"
+[slugify]
+paths = "safe"
+taxonomies = "on"
+anchors = "off"
+paths_keep_dates = true
+[search]
+include_title = true
+index_format = "fuse_json"
+[translations]
+k = "v"
+[languages.fr]
+title = "F"
+generate_feeds = false
+feed_filenames = ["rss.xml"]
+taxonomies = [{ name = "auteurs" }]
+build_search_index = false
+[languages.fr.translations]
+k = "w"
+[extra]
+anything = [1, 2]
+"#;
+        let (config, _) = SiteConfig::parse(text).unwrap();
+        assert_eq!(config.taxonomies[0].slug, "tags-u");
+        assert_eq!(config.taxonomies[0].paginate_path(), "p");
+        assert_eq!(config.taxonomies_of("fr")[0].lang, "fr");
+        assert!(!config.generates_feeds("fr") && config.generates_feeds("en"));
+        assert_eq!(config.slugify.paths, SlugStrategy::Safe);
+        let value = config.template_value("fr");
+        assert_eq!(value["title"], "F");
+        assert_eq!(value["taxonomies"][0]["name"], "auteurs");
+        assert!(value.get("campaigns").is_none());
+    }
+
+    #[test]
+    fn the_older_feed_keys_still_work() {
+        let (config, _) =
+            SiteConfig::parse("base_url = \"https://x.org\"\ngenerate_feed = true\nfeed_filename = \"rss.xml\"\n")
+                .unwrap();
+        assert!(config.generate_feeds);
+        assert_eq!(config.feed_filenames, ["rss.xml"]);
     }
 }

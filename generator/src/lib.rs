@@ -15,6 +15,7 @@ pub mod problem;
 pub mod render;
 pub mod resolve;
 pub mod sass;
+mod slugs;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -100,7 +101,7 @@ pub fn render_site(
     let mut processed = postprocess::postprocess(rendered, &config, options.live_reload);
     if options.precompress {
         let started = Instant::now();
-        processed = precompress::precompress(processed)?;
+        processed = precompress::precompress(processed, &paths.output)?;
         tracing::debug!(files = processed.files.len(), elapsed = ?started.elapsed(), "precompressed");
     }
     let files = processed.files.len();

@@ -21,7 +21,7 @@ pub fn postprocess(mut site: RenderedSite, config: &SiteConfig, live_reload: boo
         inject_live_reload(&mut site);
     }
     if config.generate_sitemap {
-        let sitemap = sitemap(&site, config);
+        let sitemap = sitemap(&site);
         site.files.insert("sitemap.xml".into(), OutputFile::Bytes(sitemap.into_bytes()));
     }
     if config.generate_robots_txt && !site.files.contains_key("robots.txt") {
@@ -108,13 +108,16 @@ fn inject_live_reload(site: &mut RenderedSite) {
     }
 }
 
-fn sitemap(site: &RenderedSite, config: &SiteConfig) -> String {
+fn sitemap(site: &RenderedSite) -> String {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n",
     );
-    for path in site.files.keys().filter(|p| p.ends_with("index.html")) {
-        let page = path.trim_end_matches("index.html");
-        let _ = writeln!(xml, "  <url><loc>{}/{}</loc></url>", config.base_url, escape_xml(page));
+    for entry in &site.sitemap {
+        let _ = write!(xml, "  <url><loc>{}</loc>", escape_xml(&entry.permalink));
+        if let Some(updated) = &entry.updated {
+            let _ = write!(xml, "<lastmod>{}</lastmod>", escape_xml(updated));
+        }
+        xml.push_str("</url>\n");
     }
     xml.push_str("</urlset>\n");
     xml

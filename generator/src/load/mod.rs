@@ -25,6 +25,9 @@ pub struct LoadedSite {
     pub content: Vec<LoadedContent>,
     pub templates: Tera,
     pub static_files: Vec<StaticFile>,
+    /// Files of `content/` that are not Markdown, with `output` their path inside `content/`
+    /// (resolve decides where they go).
+    pub assets: Vec<StaticFile>,
     /// Files that could not be parsed; resolve reports them with its own findings.
     pub problems: Vec<Problem>,
 }
@@ -59,7 +62,8 @@ pub struct StaticFile {
 pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
     let (config, campaigns) = SiteConfig::load(&paths.config)?;
     let mut problems = Vec::new();
-    let content = load_content(paths, &config, &mut problems)?;
+    let ignored = globs(&config.ignored_content, &paths.config)?;
+    let (content, assets) = load_content(paths, &config, &ignored, &mut problems)?;
     let theme_dir = config.theme.as_ref().map(|theme| paths.themes.join(theme));
     if let Some(dir) = &theme_dir
         && !dir.is_dir()
@@ -75,17 +79,34 @@ pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
     let templates = load_templates(&template_dirs, &mut problems)?;
     let static_dirs: Vec<PathBuf> =
         theme_dir.iter().map(|d| d.join("static")).chain([paths.static_files.clone()]).collect();
-    let static_files = load_static(&static_dirs)?;
-    Ok(LoadedSite { paths: paths.clone(), config, campaigns, content, templates, static_files, problems })
+    let ignored_static = globs(&config.ignored_static, &paths.config)?;
+    let mut static_files = load_static(&static_dirs)?;
+    static_files.retain(|file| !ignored_static.is_match(&file.output));
+    Ok(LoadedSite { paths: paths.clone(), config, campaigns, content, templates, static_files, assets, problems })
+}
+
+/// `ignored_content` / `ignored_static` patterns, matched against paths inside their folder.
+fn globs(patterns: &[String], config_file: &Path) -> Result<globset::GlobSet, BuildError> {
+    let mut set = globset::GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = globset::Glob::new(pattern)
+            .map_err(|e| BuildError::Config(format!("{}: ignored pattern `{pattern}`: {e}", config_file.display())))?;
+        set.add(glob);
+    }
+    set.build().map_err(|e| BuildError::Config(format!("{}: {e}", config_file.display())))
 }
 
 fn load_content(
     paths: &SitePaths,
     config: &SiteConfig,
+    ignored: &globset::GlobSet,
     problems: &mut Vec<Problem>,
-) -> Result<Vec<LoadedContent>, BuildError> {
-    let files =
-        files_under(&paths.content)?.into_iter().filter(|(_, relative)| relative.ends_with(".md")).collect::<Vec<_>>();
+) -> Result<(Vec<LoadedContent>, Vec<StaticFile>), BuildError> {
+    let (files, others): (Vec<_>, Vec<_>) = files_under(&paths.content)?
+        .into_iter()
+        .filter(|(_, relative)| !ignored.is_match(relative))
+        .partition(|(_, relative)| relative.ends_with(".md"));
+    let assets = others.into_iter().map(|(source, output)| StaticFile { source, output }).collect();
     let results: Vec<Result<LoadedContent, Problem>> =
         files.par_iter().map(|(source, relative)| load_one(source, relative, config)).collect();
     let mut content = Vec::with_capacity(results.len());
@@ -95,7 +116,7 @@ fn load_content(
             Err(problem) => problems.push(problem),
         }
     }
-    Ok(content)
+    Ok((content, assets))
 }
 
 fn load_one(source: &Path, relative: &str, config: &SiteConfig) -> Result<LoadedContent, Problem> {

@@ -1,13 +1,14 @@
-//! The Tera functions templates call: Zola's `get_url`, `trans`, `get_page`, `get_section`, and
-//! Pledge's `get_campaign`.
+//! The Tera functions templates call: Zola's `get_url`, `trans`, `get_page`, `get_section`,
+//! `get_taxonomy_url`, `get_taxonomy`, `get_taxonomy_term`, and Pledge's `get_campaign`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use tera::{Function, Result as TeraResult, Value, from_value, to_value};
 
-use super::views::{CampaignView, PageView, SectionView};
+use super::views::{CampaignView, Views};
 use crate::config::SiteConfig;
+use crate::resolve::{ResolvedSite, Taxonomy};
 
 fn required<T: serde::de::DeserializeOwned>(
     args: &HashMap<String, Value>,
@@ -85,27 +86,152 @@ impl Function for Trans {
 
 /// `get_page(path)`: a page by its file under `content/` (`about.md`, `about.ar.md`).
 pub struct GetPage {
-    pub pages: Arc<BTreeMap<String, PageView>>,
+    site: Arc<ResolvedSite>,
+    views: Arc<Views>,
+    by_file: HashMap<String, usize>,
+}
+
+impl GetPage {
+    pub fn new(site: Arc<ResolvedSite>, views: Arc<Views>) -> Self {
+        let by_file = site.pages.iter().enumerate().map(|(i, p)| (p.placement.relative.clone(), i)).collect();
+        Self { site, views, by_file }
+    }
 }
 
 impl Function for GetPage {
     fn call(&self, args: &HashMap<String, Value>) -> TeraResult<Value> {
         let path: String = required(args, "get_page", "path")?;
-        let page = self.pages.get(&path).ok_or_else(|| format!("get_page(): no page at content/{path}"))?;
-        to_value(page).map_err(Into::into)
+        let lang: Option<String> = optional(args, "get_page", "lang")?;
+        let path = translated_file(&path, lang.as_deref(), &self.site.config.default_language);
+        let index = self.by_file.get(path.as_str()).ok_or_else(|| format!("get_page(): no page at content/{path}"))?;
+        Ok(self.views.page_with_neighbours(&self.site.pages[*index], *index))
     }
 }
 
-/// `get_section(path)`: a section by its `_index.md` file.
+/// `get_section(path, metadata_only?, lang?)`: a section by its `_index.md` file, with its pages
+/// unless `metadata_only`.
 pub struct GetSection {
-    pub sections: Arc<BTreeMap<String, SectionView>>,
+    site: Arc<ResolvedSite>,
+    views: Arc<Views>,
+    by_file: HashMap<String, usize>,
+}
+
+impl GetSection {
+    pub fn new(site: Arc<ResolvedSite>, views: Arc<Views>) -> Self {
+        let by_file = site.sections.iter().enumerate().map(|(i, s)| (s.placement.relative.clone(), i)).collect();
+        Self { site, views, by_file }
+    }
 }
 
 impl Function for GetSection {
     fn call(&self, args: &HashMap<String, Value>) -> TeraResult<Value> {
         let path: String = required(args, "get_section", "path")?;
-        let section = self.sections.get(&path).ok_or_else(|| format!("get_section(): no section at content/{path}"))?;
-        to_value(section).map_err(Into::into)
+        let metadata_only: bool = optional(args, "get_section", "metadata_only")?.unwrap_or(false);
+        let lang: Option<String> = optional(args, "get_section", "lang")?;
+        let path = translated_file(&path, lang.as_deref(), &self.site.config.default_language);
+        let index =
+            *self.by_file.get(path.as_str()).ok_or_else(|| format!("get_section(): no section at content/{path}"))?;
+        Ok(if metadata_only {
+            self.views.sections[index].clone()
+        } else {
+            self.views.section_with_pages(&self.site.sections[index], index)
+        })
+    }
+}
+
+/// `about.md` in `ar` is `about.ar.md`; the default language, or none, leaves it as it is.
+fn translated_file(path: &str, lang: Option<&str>, default_language: &str) -> String {
+    match lang.filter(|l| *l != default_language) {
+        Some(lang) => path.strip_suffix(".md").map_or_else(|| path.to_string(), |stem| format!("{stem}.{lang}.md")),
+        None => path.to_string(),
+    }
+}
+
+/// The taxonomy `kind` in `lang` (default: the site's), or an error naming what exists.
+fn find_taxonomy<'a>(
+    site: &'a ResolvedSite,
+    function: &str,
+    kind: &str,
+    lang: Option<&str>,
+) -> TeraResult<&'a Taxonomy> {
+    let lang = lang.unwrap_or(&site.config.default_language);
+    site.taxonomies.iter().find(|t| t.config.name == kind && t.config.lang == lang).ok_or_else(|| {
+        let known: Vec<&str> = site.taxonomies.iter().map(|t| t.config.name.as_str()).collect();
+        format!("{function}(): no taxonomy `{kind}` in language `{lang}` (configured: {})", known.join(", ")).into()
+    })
+}
+
+/// `get_taxonomy_url(kind, name, lang?, required?)`: the permalink of a term's page.
+pub struct GetTaxonomyUrl {
+    pub site: Arc<ResolvedSite>,
+}
+
+impl Function for GetTaxonomyUrl {
+    fn call(&self, args: &HashMap<String, Value>) -> TeraResult<Value> {
+        let kind: String = required(args, "get_taxonomy_url", "kind")?;
+        let name: String = required(args, "get_taxonomy_url", "name")?;
+        let lang: Option<String> = optional(args, "get_taxonomy_url", "lang")?;
+        let must_exist: bool = optional(args, "get_taxonomy_url", "required")?.unwrap_or(true);
+        let taxonomy = match find_taxonomy(&self.site, "get_taxonomy_url", &kind, lang.as_deref()) {
+            Ok(taxonomy) => taxonomy,
+            Err(_) if !must_exist => return Ok(Value::Null),
+            Err(error) => return Err(error),
+        };
+        let slug = crate::slugs::slugify(&name, self.site.config.slugify.taxonomies);
+        match taxonomy.terms.iter().find(|t| t.slug == slug) {
+            Some(term) => Ok(Value::String(term.permalink.clone())),
+            None if !must_exist => Ok(Value::Null),
+            None => Err(format!("get_taxonomy_url(): no term `{name}` in taxonomy `{kind}`").into()),
+        }
+    }
+
+    fn is_safe(&self) -> bool {
+        true
+    }
+}
+
+/// `get_taxonomy(kind, lang?, required?)`: the taxonomy with every term and its pages.
+pub struct GetTaxonomy {
+    pub site: Arc<ResolvedSite>,
+    pub views: Arc<Views>,
+}
+
+impl Function for GetTaxonomy {
+    fn call(&self, args: &HashMap<String, Value>) -> TeraResult<Value> {
+        let kind: String = required(args, "get_taxonomy", "kind")?;
+        let lang: Option<String> = optional(args, "get_taxonomy", "lang")?;
+        let must_exist: bool = optional(args, "get_taxonomy", "required")?.unwrap_or(true);
+        match find_taxonomy(&self.site, "get_taxonomy", &kind, lang.as_deref()) {
+            Ok(taxonomy) => Ok(self.views.taxonomy(taxonomy)),
+            Err(_) if !must_exist => Ok(Value::Null),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// `get_taxonomy_term(kind, term, lang?, required?)`: one term with its pages.
+pub struct GetTaxonomyTerm {
+    pub site: Arc<ResolvedSite>,
+    pub views: Arc<Views>,
+}
+
+impl Function for GetTaxonomyTerm {
+    fn call(&self, args: &HashMap<String, Value>) -> TeraResult<Value> {
+        let kind: String = required(args, "get_taxonomy_term", "kind")?;
+        let name: String = required(args, "get_taxonomy_term", "term")?;
+        let lang: Option<String> = optional(args, "get_taxonomy_term", "lang")?;
+        let must_exist: bool = optional(args, "get_taxonomy_term", "required")?.unwrap_or(true);
+        let taxonomy = match find_taxonomy(&self.site, "get_taxonomy_term", &kind, lang.as_deref()) {
+            Ok(taxonomy) => taxonomy,
+            Err(_) if !must_exist => return Ok(Value::Null),
+            Err(error) => return Err(error),
+        };
+        let slug = crate::slugs::slugify(&name, self.site.config.slugify.taxonomies);
+        match taxonomy.terms.iter().find(|t| t.slug == slug) {
+            Some(term) => Ok(self.views.term(term, true)),
+            None if !must_exist => Ok(Value::Null),
+            None => Err(format!("get_taxonomy_term(): no term `{name}` in taxonomy `{kind}`").into()),
+        }
     }
 }
 

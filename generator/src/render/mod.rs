@@ -1,31 +1,44 @@
-//! Stage 3, render: Markdown to HTML, then each page and section through its Tera template, in
-//! parallel. Pure: the output is a map from output path to bytes, held in memory.
+//! Stage 3, render: Markdown to HTML, then every page, section pager, taxonomy page, redirect
+//! and the 404 page through Tera, in parallel. Pure: the output is a map from output path to
+//! bytes, held in memory.
 
+mod bodies;
 mod functions;
 pub(crate) mod markdown;
 pub(crate) mod shortcodes;
+mod usage;
 mod views;
 pub(crate) mod zola_functions;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use serde_json::{Map, Value};
 use tera::{Context, Tera};
 
 pub use markdown::markdown_options;
-use views::{CampaignView, PageView, SectionView};
+use views::{CampaignView, Pager, RenderedBody, Views};
 
 use crate::CampaignProgress;
 use crate::config::SiteConfig;
 use crate::problem::{Problem, Problems};
-use crate::resolve::{Placement, ResolvedSite};
+use crate::resolve::ResolvedSite;
 
 /// The site as it will be written: output path (`/`-separated, relative) → contents.
 #[derive(Debug, Default)]
 pub struct RenderedSite {
     pub files: BTreeMap<String, OutputFile>,
+    /// The pages a search engine should know, in render order.
+    pub sitemap: Vec<SitemapEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SitemapEntry {
+    pub permalink: String,
+    /// `updated`, else `date`, as the page gives it.
+    pub updated: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,125 +48,515 @@ pub enum OutputFile {
     Copy(PathBuf),
 }
 
+/// One file to render, and what its template needs.
+enum Job {
+    Page(usize),
+    /// A section, or one pager of a paginated section (1-based).
+    Section {
+        section: usize,
+        pager: usize,
+    },
+    TaxonomyList(usize),
+    Term {
+        taxonomy: usize,
+        term: usize,
+        pager: usize,
+    },
+    /// A page that sends visitors elsewhere: an alias, a section's `redirect_to`, pager 1.
+    Redirect {
+        output: String,
+        to: String,
+        file: PathBuf,
+    },
+    NotFound,
+}
+
 pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>) -> Result<RenderedSite, Problems> {
-    let ResolvedSite { config, campaigns, mut templates, static_files, sections, pages, internal_links } = site;
-    let config = Arc::new(config);
-    let internal_links = Arc::new(internal_links);
+    let config = Arc::new(site.config.clone());
+    let internal_links = Arc::new(site.internal_links.clone());
 
-    let page_html: Vec<String> =
-        pages.par_iter().map(|p| markdown::to_html(&p.placement.body, &internal_links, &config.base_url)).collect();
-    let section_html: Vec<String> =
-        sections.par_iter().map(|s| markdown::to_html(&s.placement.body, &internal_links, &config.base_url)).collect();
-
-    let page_views: Vec<PageView> =
-        pages.iter().zip(page_html).map(|(page, content)| PageView::new(page, &pages, content)).collect();
-    let section_views: Vec<SectionView> = sections
-        .iter()
-        .zip(section_html)
-        .map(|(section, content)| SectionView::new(section, &sections, &page_views, content))
-        .collect();
-
-    let campaign_views: BTreeMap<String, CampaignView> = campaigns
-        .iter()
-        .map(|c| (c.slug.clone(), CampaignView::new(c, progress.get(&c.slug).copied().unwrap_or_default())))
-        .collect();
-    let pages_by_file: BTreeMap<String, PageView> =
-        page_views.iter().map(|p| (p.relative_path.clone(), p.clone())).collect();
-    let sections_by_file: BTreeMap<String, SectionView> =
-        section_views.iter().map(|s| (s.relative_path.clone(), s.clone())).collect();
-    templates.register_function(
-        "get_url",
-        functions::GetUrl { config: config.clone(), internal_links: internal_links.clone() },
-    );
-    templates.register_function("trans", functions::Trans { config: config.clone() });
-    templates.register_function("get_page", functions::GetPage { pages: Arc::new(pages_by_file) });
-    templates.register_function("get_section", functions::GetSection { sections: Arc::new(sections_by_file) });
-    templates.register_filter("num_format", functions::NumFormat);
-    templates.register_filter("digits", functions::Digits);
-    templates.register_function("get_campaign", functions::GetCampaign { campaigns: Arc::new(campaign_views) });
-
-    let jobs: Vec<RenderJob> = pages
-        .iter()
-        .zip(&page_views)
-        .filter(|(page, _)| page.front_matter.render != Some(false))
-        .map(|(page, view)| {
-            let template = page
-                .front_matter
-                .template
-                .clone()
-                .or_else(|| page.section.and_then(|s| sections[s].front_matter.page_template.clone()))
-                .unwrap_or_else(|| "page.html".into());
-            RenderJob { placement: &page.placement, template, variable: "page", value: tera::to_value(view) }
-        })
-        .chain(sections.iter().zip(&section_views).filter(|(s, _)| s.front_matter.render != Some(false)).map(
-            |(section, view)| {
-                let default = if section.placement.relative.contains('/') { "section.html" } else { "index.html" };
-                let template = section.front_matter.template.clone().unwrap_or_else(|| default.into());
-                RenderJob { placement: &section.placement, template, variable: "section", value: tera::to_value(view) }
-            },
-        ))
-        .collect();
-
-    let results: Vec<Result<(String, OutputFile), Problem>> =
-        jobs.par_iter().map(|job| job.render(&templates, &config)).collect();
-    let mut files = BTreeMap::new();
+    // Functions that need no rendered content come first, so shortcodes can call them too.
+    let mut templates = site.templates.clone();
+    register_site_functions(&mut templates, &site, &config, &internal_links);
+    let config_values: HashMap<String, Value> =
+        config.all_languages().into_iter().map(|lang| (lang.to_string(), config.template_value(lang))).collect();
+    let bodies = bodies::BodyRenderer {
+        config: &config,
+        config_values: &config_values,
+        internal_links: &internal_links,
+        tera: &templates,
+        shortcodes: shortcodes::Shortcodes::from_tera(&templates),
+    };
     let mut problems = Vec::new();
+    let page_bodies: Vec<Result<RenderedBody, Problem>> = site
+        .pages
+        .par_iter()
+        .map(|p| {
+            let anchors = p.section.and_then(|s| site.sections[s].front_matter.insert_anchor_links.as_deref());
+            bodies.render(&p.placement, "page", p.front_matter.title.as_deref(), anchors)
+        })
+        .collect();
+    let section_bodies: Vec<Result<RenderedBody, Problem>> = site
+        .sections
+        .par_iter()
+        .map(|s| {
+            let anchors = s.front_matter.insert_anchor_links.as_deref();
+            bodies.render(&s.placement, "section", s.front_matter.title.as_deref(), anchors)
+        })
+        .collect();
+    let mut keep = |results: Vec<Result<RenderedBody, Problem>>| -> Vec<RenderedBody> {
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|problem| {
+                    problems.push(problem);
+                    RenderedBody::default()
+                })
+            })
+            .collect()
+    };
+    let (page_bodies, section_bodies) = (keep(page_bodies), keep(section_bodies));
+    if !problems.is_empty() {
+        return Err(Problems::sorted(problems));
+    }
+    let views = Arc::new(Views::new(&site, &page_bodies, &section_bodies));
+    drop((page_bodies, section_bodies));
+
+    let sass = compile_sass(&site);
+    let site = Arc::new(site);
+    register_content_functions(&mut templates, &site, &views, progress);
+    let renderer = Renderer::new(&site, &views, &templates, &config);
+
+    let jobs = jobs(&site);
+    let results: Vec<Result<Option<(String, OutputFile)>, Problem>> =
+        jobs.par_iter().map(|job| renderer.render(job)).collect();
+    let mut files = BTreeMap::new();
+    match sass {
+        Ok(compiled) => files.extend(compiled.into_iter().map(|(path, css)| (path, OutputFile::Bytes(css)))),
+        Err(sass_problems) => problems.extend(sass_problems),
+    }
     for result in results {
         match result {
-            Ok((path, file)) => {
+            Ok(Some((path, file))) => {
                 files.insert(path, file);
             }
+            Ok(None) => {}
             Err(problem) => problems.push(problem),
-        }
-    }
-    if templates.get_template_names().any(|name| name == "404.html") {
-        let mut context = base_context(&config, &config.default_language, "/404.html");
-        context.insert("page", &serde_json::Value::Null);
-        match templates.render("404.html", &context) {
-            Ok(html) => {
-                files.insert("404.html".into(), OutputFile::Bytes(html.into_bytes()));
-            }
-            Err(e) => problems.push(Problem::in_file("templates/404.html", error_chain(&e))),
         }
     }
     if !problems.is_empty() {
         return Err(Problems::sorted(problems));
     }
-    for file in static_files {
-        files.entry(file.output).or_insert(OutputFile::Copy(file.source));
+    for file in site.static_files.iter().chain(&site.assets) {
+        files.entry(file.output.clone()).or_insert_with(|| OutputFile::Copy(file.source.clone()));
     }
-    Ok(RenderedSite { files })
+    let sitemap = jobs.iter().filter_map(|job| sitemap_entry(job, &site)).collect();
+    Ok(RenderedSite { files, sitemap })
 }
 
-struct RenderJob<'a> {
-    placement: &'a Placement,
-    template: String,
-    variable: &'static str,
-    value: serde_json::Result<tera::Value>,
+/// Zola's functions that work from the config, the link table and the files of the site.
+fn register_site_functions(
+    templates: &mut Tera,
+    site: &ResolvedSite,
+    config: &Arc<SiteConfig>,
+    internal_links: &Arc<HashMap<String, String>>,
+) {
+    templates.register_function(
+        "get_url",
+        functions::GetUrl { config: config.clone(), internal_links: internal_links.clone() },
+    );
+    templates.register_function("trans", functions::Trans { config: config.clone() });
+    templates.register_filter("num_format", functions::NumFormat);
+    templates.register_filter("digits", functions::Digits);
+    let paths = &site.paths;
+    let site_root = paths.config.parent().unwrap_or(std::path::Path::new("."));
+    let static_dirs: Vec<PathBuf> = std::iter::once(paths.static_files.clone())
+        .chain(site.config.theme.iter().map(|theme| paths.themes.join(theme).join("static")))
+        .collect();
+    zola_functions::register(templates, site_root, &paths.content, &static_dirs);
 }
 
-impl RenderJob<'_> {
-    fn render(&self, templates: &Tera, config: &SiteConfig) -> Result<(String, OutputFile), Problem> {
-        let fail = |message: String| Problem::in_file(&self.placement.file, message);
-        let value = self.value.as_ref().map_err(|e| fail(error_chain(e)))?;
-        let mut context = base_context(config, &self.placement.lang, &self.placement.path);
-        context.insert(self.variable, value);
-        let html = templates
-            .render(&self.template, &context)
-            .map_err(|e| fail(format!("template {}: {}", self.template, error_chain(&e))))?;
-        let output = format!("{}index.html", self.placement.path.trim_start_matches('/'));
-        Ok((output, OutputFile::Bytes(html.into_bytes())))
+/// The functions that read pages, sections and taxonomies, once their content is rendered.
+fn register_content_functions(
+    templates: &mut Tera,
+    site: &Arc<ResolvedSite>,
+    views: &Arc<Views>,
+    progress: &BTreeMap<String, CampaignProgress>,
+) {
+    let campaign_views: BTreeMap<String, CampaignView> = site
+        .campaigns
+        .iter()
+        .map(|c| (c.slug.clone(), CampaignView::new(c, progress.get(&c.slug).copied().unwrap_or_default())))
+        .collect();
+    templates.register_function("get_page", functions::GetPage::new(site.clone(), views.clone()));
+    templates.register_function("get_section", functions::GetSection::new(site.clone(), views.clone()));
+    templates.register_function("get_taxonomy_url", functions::GetTaxonomyUrl { site: site.clone() });
+    templates.register_function("get_taxonomy", functions::GetTaxonomy { site: site.clone(), views: views.clone() });
+    templates.register_function(
+        "get_taxonomy_term",
+        functions::GetTaxonomyTerm { site: site.clone(), views: views.clone() },
+    );
+    templates.register_function("get_campaign", functions::GetCampaign { campaigns: Arc::new(campaign_views) });
+}
+
+/// The theme's Sass always, the site's with `compile_sass = true`, as Zola does; site files
+/// win over the theme's at the same path.
+fn compile_sass(site: &ResolvedSite) -> Result<Vec<(String, Vec<u8>)>, Vec<Problem>> {
+    let paths = &site.paths;
+    let site_root = paths.config.parent().unwrap_or(std::path::Path::new("."));
+    let mut dirs = Vec::new();
+    if site.config.compile_sass {
+        dirs.push(site_root.join("sass"));
+    }
+    dirs.extend(site.config.theme.iter().map(|theme| paths.themes.join(theme).join("sass")));
+    crate::sass::compile_all(&dirs)
+}
+
+/// Everything the site renders, in a stable order.
+fn jobs(site: &ResolvedSite) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (index, page) in site.pages.iter().enumerate() {
+        if page.front_matter.render != Some(false) {
+            jobs.push(Job::Page(index));
+        }
+        for alias in &page.front_matter.aliases {
+            jobs.push(redirect(alias, &page.placement.permalink, &page.placement.file));
+        }
+    }
+    for (index, section) in site.sections.iter().enumerate() {
+        let fm = &section.front_matter;
+        for alias in &fm.aliases {
+            jobs.push(redirect(alias, &section.placement.permalink, &section.placement.file));
+        }
+        if fm.render == Some(false) {
+            continue;
+        }
+        if let Some(target) = &fm.redirect_to {
+            let to = if target.contains("://") {
+                target.clone()
+            } else {
+                site.config.permalink(&format!("/{}", target.trim_start_matches('/')))
+            };
+            let output = section.placement.path.clone();
+            jobs.push(Job::Redirect { output, to, file: section.placement.file.clone() });
+            continue;
+        }
+        let pagers = section.paginate_by().map_or(1, |by| section.pages.len().div_ceil(by).max(1));
+        jobs.extend((1..=pagers).map(|pager| Job::Section { section: index, pager }));
+        if section.paginate_by().is_some() {
+            let paginate_path = fm.paginate_path.as_deref().unwrap_or("page");
+            let output = format!("{}{paginate_path}/1/", section.placement.path);
+            jobs.push(Job::Redirect {
+                output,
+                to: section.placement.permalink.clone(),
+                file: section.placement.file.clone(),
+            });
+        }
+    }
+    for (index, taxonomy) in site.taxonomies.iter().enumerate() {
+        if !taxonomy.config.render {
+            continue;
+        }
+        jobs.push(Job::TaxonomyList(index));
+        for (term_index, term) in taxonomy.terms.iter().enumerate() {
+            let pagers =
+                taxonomy.config.paginate_by.filter(|&n| n > 0).map_or(1, |by| term.pages.len().div_ceil(by).max(1));
+            jobs.extend((1..=pagers).map(|pager| Job::Term { taxonomy: index, term: term_index, pager }));
+            if taxonomy.config.paginate_by.is_some_and(|n| n > 0) {
+                let output = format!("{}{}/1/", term.path, taxonomy.config.paginate_path());
+                jobs.push(Job::Redirect { output, to: term.permalink.clone(), file: PathBuf::from("config") });
+            }
+        }
+    }
+    jobs.push(Job::NotFound);
+    jobs
+}
+
+/// A rendered page a sitemap lists: not redirects or the 404 page, and pagers after the first
+/// only unless `exclude_paginated_pages_in_sitemap = "all"`.
+fn sitemap_entry(job: &Job, site: &ResolvedSite) -> Option<SitemapEntry> {
+    let keep_pagers = site.config.exclude_paginated_pages_in_sitemap == crate::config::PaginatedInSitemap::None;
+    let pager_link = |first: &str, paginate_path: &str, pager: usize| {
+        if pager == 1 { first.to_string() } else { format!("{first}{paginate_path}/{pager}/") }
+    };
+    match *job {
+        Job::Page(index) => {
+            let page = &site.pages[index];
+            let updated = page.updated.as_ref().or(page.date.as_ref()).map(|d| d.text.clone());
+            Some(SitemapEntry { permalink: page.placement.permalink.clone(), updated })
+        }
+        Job::Section { section, pager } if pager == 1 || keep_pagers => {
+            let section = &site.sections[section];
+            let paginate_path = section.front_matter.paginate_path.as_deref().unwrap_or("page");
+            Some(SitemapEntry {
+                permalink: pager_link(&section.placement.permalink, paginate_path, pager),
+                updated: None,
+            })
+        }
+        Job::TaxonomyList(index) => {
+            Some(SitemapEntry { permalink: site.taxonomies[index].permalink.clone(), updated: None })
+        }
+        Job::Term { taxonomy, term, pager } if pager == 1 || keep_pagers => {
+            let taxonomy = &site.taxonomies[taxonomy];
+            let permalink = pager_link(&taxonomy.terms[term].permalink, taxonomy.config.paginate_path(), pager);
+            Some(SitemapEntry { permalink, updated: None })
+        }
+        _ => None,
     }
 }
 
-fn base_context(config: &SiteConfig, lang: &str, path: &str) -> Context {
-    let mut context = Context::new();
-    context.insert("config", &config.template_view(lang));
-    context.insert("lang", lang);
-    context.insert("current_path", path);
-    context.insert("current_url", &config.permalink(path));
-    context
+/// An alias (`old/url/` or `old.html`) or any other path to redirect from, to a permalink.
+fn redirect(from: &str, to: &str, file: &std::path::Path) -> Job {
+    let from = from.trim_start_matches('/');
+    let output = if from.ends_with(".html") || from.ends_with('/') || from.is_empty() {
+        format!("/{from}")
+    } else {
+        format!("/{from}/")
+    };
+    Job::Redirect { output, to: to.to_string(), file: file.to_path_buf() }
 }
+
+/// Renders jobs; holds what every render shares.
+struct Renderer<'a> {
+    site: &'a ResolvedSite,
+    views: &'a Views,
+    templates: &'a Tera,
+    /// The `config` value of each language, made once.
+    config_values: HashMap<String, Value>,
+    config: &'a SiteConfig,
+    /// Per taxonomy, whether its templates may read the pages of a term (see `usage.rs`).
+    term_templates_read_pages: Vec<(bool, bool)>,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(site: &'a ResolvedSite, views: &'a Views, templates: &'a Tera, config: &'a SiteConfig) -> Self {
+        let config_values =
+            config.all_languages().into_iter().map(|lang| (lang.to_string(), config.template_value(lang))).collect();
+        let term_templates_read_pages = site
+            .taxonomies
+            .iter()
+            .map(|taxonomy| {
+                let list = taxonomy_template(templates, &taxonomy.config.name, "list");
+                let single = taxonomy_template(templates, &taxonomy.config.name, "single");
+                (usage::may_read_pages(templates, &list, "terms"), usage::may_read_pages(templates, &single, "term"))
+            })
+            .collect();
+        Self { site, views, templates, config_values, config, term_templates_read_pages }
+    }
+
+    fn render(&self, job: &Job) -> Result<Option<(String, OutputFile)>, Problem> {
+        match job {
+            Job::Page(index) => {
+                let page = &self.site.pages[*index];
+                let template = page
+                    .front_matter
+                    .template
+                    .clone()
+                    .or_else(|| self.inherited_page_template(page.section))
+                    .unwrap_or_else(|| "page.html".into());
+                let mut context = self.context(&page.placement.lang, &page.placement.path);
+                context.insert("page".into(), self.views.page_with_neighbours(page, *index));
+                self.render_template(&template, context, &page.placement.file, &page.placement.path)
+            }
+            Job::Section { section: index, pager } => {
+                let section = &self.site.sections[*index];
+                let placement = &section.placement;
+                let default = if placement.relative.contains('/') { "section.html" } else { "index.html" };
+                let template = section.front_matter.template.clone().unwrap_or_else(|| default.into());
+                let mut context = self.context(&placement.lang, &placement.path);
+                let path = match section.paginate_by() {
+                    None => {
+                        context.insert("section".into(), self.views.section_with_pages(section, *index));
+                        placement.path.clone()
+                    }
+                    Some(by) => {
+                        context.insert("section".into(), self.views.sections[*index].clone());
+                        let mut members = section.pages.clone();
+                        if section.front_matter.paginate_reversed == Some(true) {
+                            members.reverse();
+                        }
+                        let paginate_path = section.front_matter.paginate_path.as_deref().unwrap_or("page");
+                        let (value, path) =
+                            self.pager(&placement.permalink, &placement.path, paginate_path, by, &members, *pager);
+                        context.insert("paginator".into(), value);
+                        path
+                    }
+                };
+                context.insert("current_path".into(), path.clone().into());
+                context.insert("current_url".into(), self.config.permalink(&path).into());
+                self.render_template(&template, context, &placement.file, &path)
+            }
+            Job::TaxonomyList(index) => {
+                let taxonomy = &self.site.taxonomies[*index];
+                let with_pages = self.term_templates_read_pages[*index].0;
+                let template = taxonomy_template(self.templates, &taxonomy.config.name, "list");
+                let mut context = self.context(&taxonomy.config.lang, &taxonomy.path);
+                context.insert("taxonomy".into(), serde_json::to_value(&taxonomy.config).unwrap_or_default());
+                let terms = taxonomy.terms.iter().map(|t| self.views.term(t, with_pages)).collect();
+                context.insert("terms".into(), Value::Array(terms));
+                self.render_template(&template, context, &self.config_file(), &taxonomy.path)
+            }
+            Job::Term { taxonomy: index, term, pager } => {
+                let taxonomy = &self.site.taxonomies[*index];
+                let term = &taxonomy.terms[*term];
+                let with_pages = self.term_templates_read_pages[*index].1;
+                let template = taxonomy_template(self.templates, &taxonomy.config.name, "single");
+                let mut context = self.context(&taxonomy.config.lang, &term.path);
+                context.insert("taxonomy".into(), serde_json::to_value(&taxonomy.config).unwrap_or_default());
+                context.insert("term".into(), self.views.term(term, with_pages));
+                let mut path = term.path.clone();
+                if let Some(by) = taxonomy.config.paginate_by.filter(|&n| n > 0) {
+                    let (value, pager_path) = self.pager(
+                        &term.permalink,
+                        &term.path,
+                        taxonomy.config.paginate_path(),
+                        by,
+                        &term.pages,
+                        *pager,
+                    );
+                    context.insert("paginator".into(), value);
+                    path = pager_path;
+                }
+                context.insert("current_path".into(), path.clone().into());
+                context.insert("current_url".into(), self.config.permalink(&path).into());
+                self.render_template(&template, context, &self.config_file(), &path)
+            }
+            Job::Redirect { output, to, file } => {
+                let html = if self.templates.get_template("internal/alias.html").is_ok() {
+                    let mut context = Map::new();
+                    context.insert("url".into(), to.clone().into());
+                    self.templates
+                        .render("internal/alias.html", &Context::from_value(Value::Object(context)).unwrap_or_default())
+                        .map_err(|e| {
+                            Problem::in_file(file, format!("template internal/alias.html: {}", error_chain(&e)))
+                        })?
+                } else {
+                    redirect_page(to)
+                };
+                Ok(Some((output_file(output), OutputFile::Bytes(html.into_bytes()))))
+            }
+            Job::NotFound => {
+                let lang = &self.config.default_language;
+                let mut context = self.context(lang, "/404.html");
+                context.insert("page".into(), Value::Null);
+                if self.templates.get_template("404.html").is_ok() {
+                    let html = self.templates.render("404.html", &into_context(context)).map_err(|e| {
+                        Problem::in_file("templates/404.html", format!("template 404.html: {}", error_chain(&e)))
+                    })?;
+                    Ok(Some(("404.html".into(), OutputFile::Bytes(html.into_bytes()))))
+                } else {
+                    Ok(Some(("404.html".into(), OutputFile::Bytes(NOT_FOUND_PAGE.as_bytes().to_vec()))))
+                }
+            }
+        }
+    }
+
+    /// The `page_template` of the page's section, or of the nearest section above that sets one.
+    fn inherited_page_template(&self, mut section: Option<usize>) -> Option<String> {
+        while let Some(index) = section {
+            let found = &self.site.sections[index];
+            if let Some(template) = &found.front_matter.page_template {
+                return Some(template.clone());
+            }
+            section = found
+                .placement
+                .ancestors
+                .last()
+                .and_then(|parent| self.site.sections.iter().position(|s| s.placement.relative == *parent));
+        }
+        None
+    }
+
+    /// One pager's `paginator` value and its site path.
+    fn pager(
+        &self,
+        first: &str,
+        path: &str,
+        paginate_path: &str,
+        by: usize,
+        members: &[usize],
+        current: usize,
+    ) -> (Value, String) {
+        let pager = Pager {
+            paginate_by: by,
+            first,
+            base_url: format!("{first}{paginate_path}/"),
+            number_pagers: members.len().div_ceil(by).max(1),
+            current_index: current,
+            total_pages: members.len(),
+        };
+        let start = (current - 1) * by;
+        let shown = &members[start.min(members.len())..(start + by).min(members.len())];
+        let site_path = if current == 1 { path.to_string() } else { format!("{path}{paginate_path}/{current}/") };
+        (pager.value(self.views.page_list(shown)), site_path)
+    }
+
+    fn context(&self, lang: &str, path: &str) -> Map<String, Value> {
+        let mut context = Map::new();
+        let config = self.config_values.get(lang).or_else(|| self.config_values.get(&self.config.default_language));
+        context.insert("config".into(), config.cloned().unwrap_or_default());
+        context.insert("lang".into(), lang.into());
+        context.insert("current_path".into(), path.into());
+        context.insert("current_url".into(), self.config.permalink(path).into());
+        context
+    }
+
+    fn render_template(
+        &self,
+        template: &str,
+        context: Map<String, Value>,
+        file: &std::path::Path,
+        path: &str,
+    ) -> Result<Option<(String, OutputFile)>, Problem> {
+        let html = if self.templates.get_template(template).is_ok() {
+            self.templates
+                .render(template, &into_context(context))
+                .map_err(|e| Problem::in_file(file, format!("template {template}: {}", error_chain(&e))))?
+        } else if matches!(template, "page.html" | "section.html" | "index.html") {
+            // Zola's built-in templates for these are blank pages.
+            String::new()
+        } else {
+            return Err(Problem::in_file(file, format!("template {template} does not exist")));
+        };
+        Ok(Some((output_file(path), OutputFile::Bytes(html.into_bytes()))))
+    }
+
+    fn config_file(&self) -> PathBuf {
+        self.site.paths.config.clone()
+    }
+}
+
+/// `{name}/list.html` if the site or theme has it, else `taxonomy_list.html`.
+fn taxonomy_template(templates: &Tera, name: &str, kind: &str) -> String {
+    let own = format!("{name}/{kind}.html");
+    if templates.get_template(&own).is_ok() { own } else { format!("taxonomy_{kind}.html") }
+}
+
+fn into_context(map: Map<String, Value>) -> Context {
+    Context::from_value(Value::Object(map)).unwrap_or_default()
+}
+
+/// `/blog/post/` → `blog/post/index.html`; `/old.html` → `old.html`.
+fn output_file(path: &str) -> String {
+    let path = path.trim_start_matches('/');
+    if path.ends_with(".html") { path.to_string() } else { format!("{path}index.html") }
+}
+
+/// Where a moved page sends its visitors: no script, so the pages' CSP holds.
+fn redirect_page(to: &str) -> String {
+    // Quotes and markup escaped; slashes kept, so the address reads as written.
+    let to = to.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Redirecting…</title>\
+         <link rel=\"canonical\" href=\"{to}\"><meta http-equiv=\"refresh\" content=\"0; url={to}\">\
+         <meta name=\"robots\" content=\"noindex\"></head>\
+         <body><p>This page has moved to <a href=\"{to}\">{to}</a>.</p></body></html>\n"
+    )
+}
+
+/// The 404 page of a site without a `404.html` template.
+const NOT_FOUND_PAGE: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>404 Not Found</title></head>\
+     <body><h1>404 Not Found</h1></body></html>\n";
 
 /// Tera hides the useful part of an error in its sources; this joins the whole chain.
 pub fn error_chain(error: &dyn std::error::Error) -> String {

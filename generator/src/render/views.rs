@@ -1,127 +1,292 @@
-//! What templates see: serializable views of pages, sections and campaigns, named as Zola names them.
+//! What templates see, named as Zola names it: pages, sections, taxonomy terms and pagers,
+//! each turned into a template value once and shared by every render that shows it.
 
 use campaigns::Campaign;
 use num_format::{Locale, ToFormattedString};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::CampaignProgress;
-use crate::resolve::{Placement, ResolvedPage, ResolvedSection};
+use crate::resolve::{Placement, ResolvedPage, ResolvedSection, ResolvedSite, Taxonomy, Term};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct TranslationView {
-    pub lang: String,
-    pub permalink: String,
-    pub path: String,
-    pub title: Option<String>,
+/// What Markdown rendering gave for one page or section.
+#[derive(Debug, Clone, Default)]
+pub struct RenderedBody {
+    pub html: String,
+    pub summary: Option<String>,
+    pub toc: Value,
+    pub word_count: usize,
+    pub reading_time: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PageView {
-    pub relative_path: String,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub date: Option<String>,
-    pub updated: Option<String>,
-    pub slug: String,
-    pub path: String,
-    pub permalink: String,
-    pub lang: String,
-    pub weight: Option<i64>,
-    pub content: String,
-    pub extra: serde_json::Value,
-    pub translations: Vec<TranslationView>,
+pub struct TranslationView<'a> {
+    pub lang: &'a str,
+    pub permalink: &'a str,
+    pub path: &'a str,
+    pub title: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct SectionView {
-    pub relative_path: String,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub path: String,
-    pub permalink: String,
-    pub lang: String,
-    pub content: String,
-    pub extra: serde_json::Value,
-    pub pages: Vec<PageView>,
-    /// Relative paths of subsections, as Zola gives them (fetch one with `get_section`).
-    pub subsections: Vec<String>,
-    pub translations: Vec<TranslationView>,
+#[derive(Serialize)]
+struct PageView<'a> {
+    relative_path: &'a str,
+    colocated_path: Option<&'a str>,
+    content: &'a str,
+    permalink: &'a str,
+    slug: &'a str,
+    ancestors: &'a [String],
+    title: Option<&'a str>,
+    description: Option<&'a str>,
+    updated: Option<&'a str>,
+    date: Option<&'a str>,
+    year: Option<i32>,
+    month: Option<u32>,
+    day: Option<u32>,
+    taxonomies: &'a std::collections::BTreeMap<String, Vec<String>>,
+    authors: &'a [String],
+    extra: Value,
+    path: &'a str,
+    components: Vec<&'a str>,
+    summary: Option<&'a str>,
+    toc: &'a Value,
+    word_count: usize,
+    reading_time: usize,
+    assets: &'a [String],
+    draft: bool,
+    lang: &'a str,
+    lower: Option<()>,
+    higher: Option<()>,
+    translations: Vec<TranslationView<'a>>,
+    backlinks: [(); 0],
+    weight: Option<i64>,
 }
 
-impl PageView {
-    pub fn new(page: &ResolvedPage, pages: &[ResolvedPage], content: String) -> Self {
-        let fm = &page.front_matter;
-        let others =
-            page.placement.translations.iter().map(|&i| (&pages[i].placement, pages[i].front_matter.title.clone()));
-        Self {
-            relative_path: page.placement.relative.clone(),
-            title: fm.title.clone(),
-            description: fm.description.clone(),
-            date: fm.date.as_ref().map(value_text),
-            updated: fm.updated.as_ref().map(value_text),
-            slug: page.slug.clone(),
-            path: page.placement.path.clone(),
-            permalink: page.placement.permalink.clone(),
-            lang: page.placement.lang.clone(),
-            weight: fm.weight,
-            content,
-            extra: json(&fm.extra),
-            translations: translation_views((&page.placement, fm.title.clone()), others),
+#[derive(Serialize)]
+struct SectionView<'a> {
+    relative_path: &'a str,
+    colocated_path: Option<&'a str>,
+    content: &'a str,
+    permalink: &'a str,
+    draft: bool,
+    ancestors: &'a [String],
+    title: Option<&'a str>,
+    description: Option<&'a str>,
+    extra: Value,
+    path: &'a str,
+    components: Vec<&'a str>,
+    toc: &'a Value,
+    word_count: usize,
+    reading_time: usize,
+    lang: &'a str,
+    assets: &'a [String],
+    pages: [(); 0],
+    /// `_index.md` paths of the direct subsections (fetch one with `get_section`).
+    subsections: Vec<&'a str>,
+    translations: Vec<TranslationView<'a>>,
+    backlinks: [(); 0],
+    generate_feeds: bool,
+    transparent: bool,
+    paginate_by: Option<usize>,
+}
+
+/// Every page and section as a template value, made once. A section's value holds no pages:
+/// [`Views::section_with_pages`] adds them for the renders that show them.
+pub struct Views {
+    pub pages: Vec<Value>,
+    pub sections: Vec<Value>,
+}
+
+impl Views {
+    pub fn new(site: &ResolvedSite, page_bodies: &[RenderedBody], section_bodies: &[RenderedBody]) -> Self {
+        use rayon::prelude::*;
+        let pages =
+            site.pages.par_iter().zip(page_bodies).map(|(page, body)| page_value(page, &site.pages, body)).collect();
+        let sections = site
+            .sections
+            .par_iter()
+            .zip(section_bodies)
+            .map(|(section, body)| section_value(section, &site.sections, body))
+            .collect();
+        Self { pages, sections }
+    }
+
+    /// A page as its own template sees it: with its neighbours in the section.
+    pub fn page_with_neighbours(&self, page: &ResolvedPage, index: usize) -> Value {
+        let mut value = self.pages[index].clone();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("lower".into(), page.lower.map_or(Value::Null, |i| self.pages[i].clone()));
+            object.insert("higher".into(), page.higher.map_or(Value::Null, |i| self.pages[i].clone()));
         }
+        value
+    }
+
+    /// A section with the values of its pages, as a section template or `get_section` shows it.
+    pub fn section_with_pages(&self, section: &ResolvedSection, index: usize) -> Value {
+        let mut value = self.sections[index].clone();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("pages".into(), self.page_list(&section.pages));
+        }
+        value
+    }
+
+    pub fn page_list(&self, pages: &[usize]) -> Value {
+        Value::Array(pages.iter().map(|&i| self.pages[i].clone()).collect())
+    }
+
+    /// A taxonomy term; its pages only when a template may read them (see `usage.rs`).
+    pub fn term(&self, term: &Term, with_pages: bool) -> Value {
+        let mut object = Map::new();
+        object.insert("name".into(), term.name.clone().into());
+        object.insert("slug".into(), term.slug.clone().into());
+        object.insert("path".into(), term.path.clone().into());
+        object.insert("permalink".into(), term.permalink.clone().into());
+        object.insert("page_count".into(), term.pages.len().into());
+        let pages = if with_pages { self.page_list(&term.pages) } else { Value::Array(Vec::new()) };
+        object.insert("pages".into(), pages);
+        Value::Object(object)
+    }
+
+    /// A taxonomy as `get_taxonomy` gives it: its config and every term with its pages.
+    pub fn taxonomy(&self, taxonomy: &Taxonomy) -> Value {
+        let mut object = Map::new();
+        object.insert("kind".into(), serde_json::to_value(&taxonomy.config).unwrap_or_default());
+        object.insert("lang".into(), taxonomy.config.lang.clone().into());
+        object.insert("permalink".into(), taxonomy.permalink.clone().into());
+        object.insert("items".into(), Value::Array(taxonomy.terms.iter().map(|t| self.term(t, true)).collect()));
+        Value::Object(object)
     }
 }
 
-impl SectionView {
-    pub fn new(
-        section: &ResolvedSection,
-        sections: &[ResolvedSection],
-        page_views: &[PageView],
-        content: String,
-    ) -> Self {
-        let fm = &section.front_matter;
-        let others = section
-            .placement
-            .translations
-            .iter()
-            .map(|&i| (&sections[i].placement, sections[i].front_matter.title.clone()));
-        Self {
-            relative_path: section.placement.relative.clone(),
-            title: fm.title.clone(),
-            description: fm.description.clone(),
-            path: section.placement.path.clone(),
-            permalink: section.placement.permalink.clone(),
-            lang: section.placement.lang.clone(),
-            content,
-            extra: json(&fm.extra),
-            pages: section.pages.iter().map(|&i| page_views[i].clone()).collect(),
-            subsections: section.subsections.iter().map(|&i| sections[i].placement.relative.clone()).collect(),
-            translations: translation_views((&section.placement, fm.title.clone()), others),
-        }
-    }
+fn page_value(page: &ResolvedPage, pages: &[ResolvedPage], body: &RenderedBody) -> Value {
+    let fm = &page.front_matter;
+    let placement = &page.placement;
+    let others = placement.translations.iter().map(|&i| (&pages[i].placement, pages[i].front_matter.title.as_deref()));
+    let view = PageView {
+        relative_path: &placement.relative,
+        colocated_path: colocated_path(placement),
+        content: &body.html,
+        permalink: &placement.permalink,
+        slug: &page.slug,
+        ancestors: &placement.ancestors,
+        title: fm.title.as_deref(),
+        description: fm.description.as_deref(),
+        updated: page.updated.as_ref().map(|d| d.text.as_str()),
+        date: page.date.as_ref().map(|d| d.text.as_str()),
+        year: page.date.as_ref().map(|d| d.year()),
+        month: page.date.as_ref().map(|d| d.month()),
+        day: page.date.as_ref().map(|d| d.day()),
+        taxonomies: &fm.taxonomies,
+        authors: &fm.authors,
+        extra: json(&fm.extra),
+        path: &placement.path,
+        components: components(&placement.path),
+        summary: body.summary.as_deref(),
+        toc: &body.toc,
+        word_count: body.word_count,
+        reading_time: body.reading_time,
+        assets: &placement.assets,
+        draft: fm.draft,
+        lang: &placement.lang,
+        lower: None,
+        higher: None,
+        translations: translation_views((placement, fm.title.as_deref()), others),
+        backlinks: [],
+        weight: fm.weight,
+    };
+    serde_json::to_value(view).unwrap_or_default()
+}
+
+fn section_value(section: &ResolvedSection, sections: &[ResolvedSection], body: &RenderedBody) -> Value {
+    let fm = &section.front_matter;
+    let placement = &section.placement;
+    let others =
+        placement.translations.iter().map(|&i| (&sections[i].placement, sections[i].front_matter.title.as_deref()));
+    let view = SectionView {
+        relative_path: &placement.relative,
+        colocated_path: colocated_path(placement),
+        content: &body.html,
+        permalink: &placement.permalink,
+        draft: fm.draft,
+        ancestors: &placement.ancestors,
+        title: fm.title.as_deref(),
+        description: fm.description.as_deref(),
+        extra: json(&fm.extra),
+        path: &placement.path,
+        components: components(&placement.path),
+        toc: &body.toc,
+        word_count: body.word_count,
+        reading_time: body.reading_time,
+        lang: &placement.lang,
+        assets: &placement.assets,
+        pages: [],
+        subsections: section.subsections.iter().map(|&i| sections[i].placement.relative.as_str()).collect(),
+        translations: translation_views((placement, fm.title.as_deref()), others),
+        backlinks: [],
+        generate_feeds: fm.generate_feeds.unwrap_or(false),
+        transparent: fm.transparent.unwrap_or(false),
+        paginate_by: section.paginate_by(),
+    };
+    serde_json::to_value(view).unwrap_or_default()
+}
+
+/// The folder of a page bundle or section, for its co-located files: `blog/post/`.
+fn colocated_path(placement: &Placement) -> Option<&str> {
+    let file = placement.relative.rsplit('/').next().unwrap_or("");
+    let bundle = file.starts_with("index.") || file.starts_with("_index.");
+    bundle.then(|| &placement.relative[..placement.relative.len() - file.len()])
+}
+
+/// `/blog/post/` → `["blog", "post"]`.
+fn components(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
 /// The content itself and its translations, sorted by language, as Zola lists them.
 fn translation_views<'a>(
-    itself: (&'a Placement, Option<String>),
-    others: impl Iterator<Item = (&'a Placement, Option<String>)>,
-) -> Vec<TranslationView> {
+    itself: (&'a Placement, Option<&'a str>),
+    others: impl Iterator<Item = (&'a Placement, Option<&'a str>)>,
+) -> Vec<TranslationView<'a>> {
     let mut list: Vec<TranslationView> = std::iter::once(itself)
         .chain(others)
-        .map(|(p, title)| TranslationView {
-            lang: p.lang.clone(),
-            permalink: p.permalink.clone(),
-            path: p.path.clone(),
-            title,
-        })
+        .map(|(p, title)| TranslationView { lang: &p.lang, permalink: &p.permalink, path: &p.path, title })
         .collect();
-    list.sort_by(|a, b| a.lang.cmp(&b.lang));
+    list.sort_by(|a, b| a.lang.cmp(b.lang));
     list
 }
 
-fn value_text(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// The `paginator` of one pager.
+pub struct Pager<'a> {
+    pub paginate_by: usize,
+    /// The permalink of the first pager (the section or term itself).
+    pub first: &'a str,
+    /// `first` + the paginate path + `/`: add a number and `/` for any other pager.
+    pub base_url: String,
+    pub number_pagers: usize,
+    /// 1-based.
+    pub current_index: usize,
+    pub total_pages: usize,
+}
+
+impl Pager<'_> {
+    pub fn permalink(&self, index: usize) -> String {
+        if index == 1 { self.first.to_string() } else { format!("{}{index}/", self.base_url) }
+    }
+
+    pub fn value(&self, pages: Value) -> Value {
+        let mut object = Map::new();
+        object.insert("paginate_by".into(), self.paginate_by.into());
+        object.insert("base_url".into(), self.base_url.clone().into());
+        object.insert("number_pagers".into(), self.number_pagers.into());
+        object.insert("first".into(), self.first.into());
+        object.insert("last".into(), self.permalink(self.number_pagers).into());
+        let previous = (self.current_index > 1).then(|| self.permalink(self.current_index - 1));
+        let next = (self.current_index < self.number_pagers).then(|| self.permalink(self.current_index + 1));
+        object.insert("previous".into(), previous.into());
+        object.insert("next".into(), next.into());
+        object.insert("pages".into(), pages);
+        object.insert("current_index".into(), self.current_index.into());
+        object.insert("total_pages".into(), self.total_pages.into());
+        Value::Object(object)
     }
 }
 

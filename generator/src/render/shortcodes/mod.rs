@@ -16,10 +16,6 @@
 //!   not ship as text. Text that never looked like a call (`{{ variable }}`, `{% if %}`) stays.
 //! - A name with both an `.html` and an `.md` template is an error when used; Zola picks one.
 
-// Until render/mod.rs calls `expand`; the expectation fails the lint run once it does, so the
-// line goes with the wiring.
-#![cfg_attr(not(test), expect(dead_code, reason = "not yet called by render/mod.rs"))]
-
 mod call;
 mod placeholders;
 #[cfg(test)]

@@ -1,0 +1,147 @@
+//! Bodies to HTML: shortcodes expanded, Markdown rendered with the site's `[markdown]`
+//! settings and its `anchor-link.html` / `summary-cutoff.html` templates, shortcode HTML put
+//! back. One call per page or section, run in parallel by the caller.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use tera::{Context, Tera};
+
+use super::markdown::{self, AnchorContext, AnchorLinks, AnchorSlugs, MarkdownSettings, SummaryCutoff};
+use super::shortcodes::{self, Shortcodes};
+use super::views::RenderedBody;
+use crate::config::{SiteConfig, SlugStrategy};
+use crate::problem::Problem;
+use crate::resolve::Placement;
+
+/// What every body's rendering shares.
+pub struct BodyRenderer<'a> {
+    pub config: &'a SiteConfig,
+    pub config_values: &'a HashMap<String, Value>,
+    pub internal_links: &'a HashMap<String, String>,
+    pub tera: &'a Tera,
+    pub shortcodes: Shortcodes,
+}
+
+impl BodyRenderer<'_> {
+    /// `kind` is `page` or `section`: the variable shortcodes see the content as;
+    /// `anchor_links` the section's `insert_anchor_links`, if it sets one.
+    pub fn render(
+        &self,
+        placement: &Placement,
+        kind: &str,
+        title: Option<&str>,
+        anchor_links: Option<&str>,
+    ) -> Result<RenderedBody, Problem> {
+        let body = &placement.body;
+        let expanded = if self.shortcodes.is_empty() {
+            None
+        } else {
+            let context = self.shortcode_context(placement, kind, title);
+            let expanded = shortcodes::expand(body, &self.shortcodes, self.tera, &context).map_err(|e| {
+                Problem::at(&placement.file, placement.body_line + e.line - 1, format!("shortcode: {}", e.message))
+            })?;
+            Some(expanded)
+        };
+        let markdown_text = expanded.as_ref().map_or(body.as_str(), |e| e.markdown.as_ref());
+        let settings = self.settings(anchor_links).map_err(|message| Problem::in_file(&placement.file, message))?;
+        let page = markdown::Page {
+            internal_links: self.internal_links,
+            base_url: &self.config.base_url,
+            permalink: &placement.permalink,
+        };
+        let templates = SiteTemplates { tera: self.tera, lang: &placement.lang };
+        let rendered = markdown::render(markdown_text, &page, &settings, &templates);
+        let restore = |html: String| match &expanded {
+            Some(expanded) => expanded.restore(html),
+            None => html,
+        };
+        Ok(RenderedBody {
+            html: restore(rendered.html),
+            summary: rendered.summary.map(restore),
+            toc: serde_json::to_value(&rendered.toc).unwrap_or_default(),
+            word_count: rendered.word_count,
+            reading_time: rendered.reading_time,
+        })
+    }
+
+    fn settings(&self, anchor_links: Option<&str>) -> Result<MarkdownSettings, String> {
+        let markdown = &self.config.markdown;
+        let anchor_links = anchor_links.or(markdown.insert_anchor_links.as_deref()).unwrap_or("none");
+        let insert_anchor_links = match anchor_links {
+            "none" => AnchorLinks::None,
+            "left" => AnchorLinks::Left,
+            "right" => AnchorLinks::Right,
+            "heading" => AnchorLinks::Heading,
+            other => return Err(format!("insert_anchor_links = \"{other}\" is not one of none, left, right, heading")),
+        };
+        Ok(MarkdownSettings {
+            smart_punctuation: markdown.smart_punctuation,
+            external_links_target_blank: markdown.external_links_target_blank,
+            external_links_no_follow: markdown.external_links_no_follow,
+            external_links_no_referrer: markdown.external_links_no_referrer,
+            definition_list: markdown.definition_list,
+            bottom_footnotes: markdown.bottom_footnotes,
+            github_alerts: markdown.github_alerts,
+            lazy_async_image: markdown.lazy_async_image,
+            insert_anchor_links,
+            slugify_anchors: match self.config.slugify.anchors {
+                SlugStrategy::On => AnchorSlugs::On,
+                SlugStrategy::Safe => AnchorSlugs::Safe,
+                SlugStrategy::Off => AnchorSlugs::Off,
+            },
+        })
+    }
+
+    /// What a shortcode sees besides its arguments: `config`, `lang`, and the page or section
+    /// it is in (its place and front matter; its content is what is being rendered).
+    fn shortcode_context(&self, placement: &Placement, kind: &str, title: Option<&str>) -> Context {
+        let mut content = Map::new();
+        content.insert("title".into(), title.into());
+        content.insert("path".into(), placement.path.clone().into());
+        content.insert("permalink".into(), placement.permalink.clone().into());
+        content.insert("relative_path".into(), placement.relative.clone().into());
+        content.insert("lang".into(), placement.lang.clone().into());
+        content.insert("assets".into(), serde_json::to_value(&placement.assets).unwrap_or_default());
+        let mut context = Map::new();
+        let config =
+            self.config_values.get(&placement.lang).or_else(|| self.config_values.get(&self.config.default_language));
+        context.insert("config".into(), config.cloned().unwrap_or_default());
+        context.insert("lang".into(), placement.lang.clone().into());
+        context.insert(kind.into(), Value::Object(content));
+        Context::from_value(Value::Object(context)).unwrap_or_default()
+    }
+}
+
+/// The site's `anchor-link.html` and `summary-cutoff.html`, where it has them.
+struct SiteTemplates<'a> {
+    tera: &'a Tera,
+    lang: &'a str,
+}
+
+impl SiteTemplates<'_> {
+    fn render(&self, name: &str, fill: impl FnOnce(&mut Context)) -> Option<String> {
+        self.tera.get_template(name).ok()?;
+        let mut context = Context::new();
+        context.insert("lang", self.lang);
+        fill(&mut context);
+        // A broken override falls back to Zola's markup; the template's own errors surface
+        // when Tera loads it.
+        self.tera.render(name, &context).ok()
+    }
+}
+
+impl markdown::Templates for SiteTemplates<'_> {
+    fn anchor_link(&self, anchor: &AnchorContext) -> String {
+        self.render("anchor-link.html", |c| {
+            c.insert("id", anchor.id);
+            c.insert("level", &anchor.level);
+        })
+        .unwrap_or_else(|| markdown::default_anchor_link(anchor))
+    }
+
+    fn summary_cutoff(&self, cutoff: &SummaryCutoff) -> String {
+        self.render("summary-cutoff.html", |c| c.insert("summary", cutoff.summary))
+            .unwrap_or_else(|| markdown::default_summary_cutoff(cutoff))
+    }
+}

@@ -1,0 +1,174 @@
+//! A Zola-format site (`tests/fixtures/zola-site`: `zola.toml`, sections, dated pages, two
+//! taxonomies, pagination, a bundle with a co-located file, aliases, a transparent section, a
+//! shortcode, Sass, a translation) built unchanged, with what Zola's documentation promises
+//! checked page by page. Each test names the rows of the feature table in `generator/README.md`
+//! it proves.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use generator::{BuildOptions, SitePaths};
+
+/// The fixture is built once; the tests read its output.
+fn built() -> &'static Path {
+    static OUTPUT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    OUTPUT
+        .get_or_init(|| {
+            let out = tempfile::tempdir().unwrap();
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zola-site");
+            let paths = SitePaths::detect(&root).with_output(out.path().join("public"));
+            generator::build(&paths, &BuildOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+            out
+        })
+        .path()
+}
+
+fn read(path: &str) -> String {
+    fs::read_to_string(built().join("public").join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn exists(path: &str) -> bool {
+    built().join("public").join(path).exists()
+}
+
+/// The texts of every `class="{class}"` element's content, in order.
+fn texts(html: &str, class: &str) -> Vec<String> {
+    let marker = format!("class=\"{class}\"");
+    html.match_indices(&marker)
+        .map(|(at, _)| {
+            let rest = &html[at..];
+            let start = rest.find('>').unwrap() + 1;
+            rest[start..start + rest[start..].find('<').unwrap()].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn sections_sort_by_date_and_paginate_with_zola_urls() {
+    // Rows: sort_by, paginate_by, paginator, pager 1 redirect.
+    let first = read("blog/index.html");
+    assert!(first.contains("Post 5") && first.contains("Post 4") && !first.contains("Post 3"), "{first}");
+    assert!(first.find("Post 5").unwrap() < first.find("Post 4").unwrap(), "newest first: {first}");
+    assert!(first.contains(r#"data-current="1" data-of="3""#), "{first}");
+    assert!(first.contains(r#"href="https://example.org/blog/page/2/""#), "{first}");
+    assert!(first.contains(r#"<p class="count">0</p>"#), "a paginated section lists its pages only in the paginator");
+    let second = read("blog/page/2/index.html");
+    assert!(second.contains("Post 3") && second.contains("Post 2"), "{second}");
+    assert!(second.contains(r#"rel="prev" href="https://example.org/blog/""#), "pager 2 goes back to the section");
+    let third = read("blog/page/3/index.html");
+    assert!(third.contains("Post 1") && third.contains("Bundle") && !third.contains("Undated"), "{third}");
+    assert!(read("blog/page/1/index.html").contains(r#"url=https://example.org/blog/""#));
+    assert!(exists("blog/undated/index.html"), "left out of the list, still rendered");
+}
+
+#[test]
+fn pages_get_dates_summaries_tocs_neighbours_and_shortcodes() {
+    // Rows: date, summary, table of contents, reading time, lower/higher, shortcodes, smart punctuation.
+    let post = read("blog/post-3/index.html");
+    assert!(post.contains("<time>2024-01-03</time>"), "{post}");
+    assert!(post.contains(r#"<div class="summary"><p>First paragraph of post 3.</p>"#), "{post}");
+    assert!(post.contains(r#"<h2 id="details-of-3">Details of 3</h2>"#), "{post}");
+    assert_eq!(texts(&post, "toc"), ["Details of 3"]);
+    assert!(post.contains(r#"href="https://example.org/blog/post-3/#details-of-3""#), "{post}");
+    assert_eq!(texts(&post, "lower"), ["Post 4"], "lower is the one before in the section's order");
+    assert_eq!(texts(&post, "higher"), ["Post 2"]);
+    assert!(post.contains(r#"<span class="badge level-3">hot</span>"#), "{post}");
+    assert!(post.contains("“quotes” –"), "smart punctuation: {post}");
+    assert!(post.contains(r#"<p class="reading">1 "#), "{post}");
+}
+
+#[test]
+fn taxonomies_have_list_and_paginated_term_pages() {
+    // Rows: taxonomies, term pagination, taxonomy templates, get_taxonomy_url.
+    let list = read("tags/index.html");
+    assert_eq!(texts(&list, "term"), ["Rust (5)", "Tag 0 (2)", "Tag 1 (3)"]);
+    let rust = read("tags/rust/index.html");
+    assert!(rust.contains(r#"<h1 class="tag-term">Rust</h1>"#), "tags/single.html wins over taxonomy_single.html");
+    assert_eq!(texts(&rust, "paged"), ["Post 5", "Post 4"]);
+    assert_eq!(texts(&rust, "pager"), ["1/3"]);
+    assert_eq!(texts(&read("tags/rust/page/3/index.html"), "paged"), ["Post 1"]);
+    assert!(read("tags/rust/page/1/index.html").contains("url=https://example.org/tags/rust/"));
+    let authors = read("authors/ann/index.html");
+    assert_eq!(texts(&authors, "listed"), ["5"], "taxonomy_single.html reads term.pages, so it gets them");
+    let post = read("blog/post-2/index.html");
+    assert!(post.contains(r#"<a class="tag" href="https://example.org/tags/tag-0/">Tag 0</a>"#), "{post}");
+}
+
+#[test]
+fn languages_get_their_prefix_taxonomies_and_translations() {
+    // Rows: multilingual, translations, lang.
+    let french = read("fr/blog/post-1/index.html");
+    assert!(french.contains(r#"<html lang="fr">"#), "{french}");
+    assert!(french.contains(r#"<a class="tag" href="https://example.org/fr/tags/rust/">Rust</a>"#), "{french}");
+    let english = read("blog/post-1/index.html");
+    assert_eq!(texts(&english, "translation"), ["en", "fr"]);
+    assert!(exists("fr/tags/index.html"));
+}
+
+#[test]
+fn bundles_aliases_transparent_sections_and_sass() {
+    // Rows: co-located assets, aliases, transparent, page_template, weight, Sass, 404, sitemap.
+    let bundle = read("blog/bundle/index.html");
+    assert_eq!(texts(&bundle, "asset"), ["blog/bundle/photo.txt"]);
+    assert!(exists("blog/bundle/photo.txt"));
+    assert!(bundle.contains(r#"href="https://example.org/blog/post-1/#details-of-1""#), "{bundle}");
+    assert!(read("moved.html").contains("url=https://example.org/blog/bundle/"));
+    assert!(read("old-blog/index.html").contains("url=https://example.org/blog/"));
+    let home = read("index.html");
+    assert_eq!(texts(&home, "home-page"), ["A", "B"], "a transparent section lends its pages, by weight");
+    assert!(home.contains(r#"<section data-path="blog/_index.md">Blog: 6</section>"#), "{home}");
+    assert!(read("docs/a/index.html").contains(r#"<main class="doc">A</main>"#), "the section's page_template");
+    assert_eq!(read("site.css"), "body{color:#123456}");
+    assert!(!exists("_colours.css"));
+    assert!(exists("404.html") && exists("robots-note.txt"));
+    let sitemap = read("sitemap.xml");
+    assert!(sitemap.contains("<loc>https://example.org/blog/page/2/</loc>"), "{sitemap}");
+    assert!(sitemap.contains("<loc>https://example.org/blog/post-1/</loc><lastmod>2024-01-01T10:00:00Z</lastmod>"));
+    assert!(!sitemap.contains("page/1/") && !sitemap.contains("moved.html"), "no redirects: {sitemap}");
+}
+
+/// The fixture copied into a temporary folder, so a test can break one file.
+fn broken_copy(file: &str, append: &str) -> (tempfile::TempDir, SitePaths) {
+    let copy = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zola-site");
+    for entry in walkdir(&root) {
+        let target = copy.path().join(entry.strip_prefix(&root).unwrap());
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(&entry, &target).unwrap();
+    }
+    let path = copy.path().join(file);
+    let text = fs::read_to_string(&path).unwrap() + append;
+    fs::write(&path, text).unwrap();
+    let paths = SitePaths::detect(copy.path()).with_output(copy.path().join("public"));
+    (copy, paths)
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walkdir(&path)) } else { files.push(path) }
+    }
+    files
+}
+
+#[test]
+fn a_link_to_a_missing_heading_fails_the_build_with_its_line() {
+    // Row: internal links with anchors.
+    let (_copy, paths) = broken_copy("content/blog/post-2.md", "\nSee [gone](@/blog/post-1.md#no-such-heading).\n");
+    let error = generator::build(&paths, &BuildOptions::default()).unwrap_err().to_string();
+    assert!(error.contains("post-2.md:17: internal link @/blog/post-1.md#no-such-heading"), "{error}");
+    assert!(!paths.output.exists(), "nothing is written");
+}
+
+#[test]
+fn a_page_in_an_unknown_taxonomy_is_refused() {
+    let (_copy, paths) = broken_copy("content/docs/a.md", "");
+    let text = fs::read_to_string(paths.content.join("docs/a.md"))
+        .unwrap()
+        .replace("weight = 1", "weight = 1\n[taxonomies]\ncolours = [\"red\"]");
+    fs::write(paths.content.join("docs/a.md"), text).unwrap();
+    let error = generator::build(&paths, &BuildOptions::default()).unwrap_err().to_string();
+    assert!(error.contains("a.md: taxonomy `colours` is not configured for language `en`"), "{error}");
+}
