@@ -6,6 +6,7 @@ use std::path::Path;
 
 use campaigns::{CampaignDefinition, Campaigns};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::BuildError;
 
@@ -324,6 +325,13 @@ impl SiteConfig {
                 serde_json::to_value(self.feed_filenames_of(lang)).unwrap_or_default(),
             );
             object.insert("mode".into(), "build".into());
+            // As in Zola, the map holds the default language too, so templates can list every
+            // language with `{% for code, options in config.languages %}`.
+            if let Some(Value::Object(languages)) = object.get_mut("languages") {
+                languages.entry(self.default_language.clone()).or_insert_with(|| {
+                    serde_json::json!({ "title": self.title, "description": self.description, "generate_feeds": self.generate_feeds })
+                });
+            }
         }
         value
     }
@@ -430,6 +438,8 @@ anything = [1, 2]
         assert_eq!(value["title"], "F");
         assert_eq!(value["taxonomies"][0]["name"], "auteurs");
         assert!(value.get("campaigns").is_none());
+        let languages: Vec<&String> = value["languages"].as_object().unwrap().keys().collect();
+        assert_eq!(languages, ["en", "fr"], "the default language is in the map too");
     }
 
     #[test]
