@@ -207,7 +207,9 @@ pub async fn measure(
     let route = request.match_pattern();
     let span = crate::request_spans::start(&request, route.as_deref());
     let method = request.method().clone();
-    let response = next.call(request).instrument(span.clone()).await;
+    // Called inside the span too: handlers make their own spans when called, not when polled,
+    // and those must be children of the request's.
+    let response = span.in_scope(|| next.call(request)).instrument(span.clone()).await;
     let status = match &response {
         Ok(response) => response.status().as_u16(),
         Err(error) => error.as_response_error().status_code().as_u16(),

@@ -35,11 +35,26 @@ pub fn start(request: &ServiceRequest, route: Option<&str>) -> Span {
     )
 }
 
-/// Records the status (and a server error's details) on the span, as tracing-actix-web does.
+/// Records the status (and an error's details) on the span, and logs an answer that carries
+/// an error inside it (a warning for 4xx, an error for 5xx), as tracing-actix-web's logger does.
 pub fn finish<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
-    if !span.is_none() {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    if span.is_none() {
+        return;
     }
+    let error = match outcome {
+        Ok(response) => response.response().error().map(|e| (e.as_response_error(), response.status())),
+        Err(error) => Some((error.as_response_error(), error.as_response_error().status_code())),
+    };
+    span.clone().in_scope(|| {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        match error {
+            Some((error, status)) if status.is_client_error() => {
+                tracing::warn!("error answering the request: {error:?}");
+            }
+            Some((error, _)) => tracing::error!("error answering the request: {error:?}"),
+            None => {}
+        }
+    });
 }
 
 fn is_hot_read(method: &Method, route: Option<&str>) -> bool {
