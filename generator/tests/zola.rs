@@ -172,3 +172,38 @@ fn a_page_in_an_unknown_taxonomy_is_refused() {
     let error = generator::build(&paths, &BuildOptions::default()).unwrap_err().to_string();
     assert!(error.contains("a.md: taxonomy `colours` is not configured for language `en`"), "{error}");
 }
+
+/// The `<title>`s of a feed's entries or items, in order, after checking it is well-formed XML.
+fn feed_titles(xml: &str, entry: &str) -> Vec<String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let (mut titles, mut depth_in_entry, mut in_title) = (Vec::new(), false, false);
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("not XML: {e}\n{xml}")) {
+            quick_xml::events::Event::Start(tag) if tag.name().as_ref() == entry.as_bytes() => depth_in_entry = true,
+            quick_xml::events::Event::End(tag) if tag.name().as_ref() == entry.as_bytes() => depth_in_entry = false,
+            quick_xml::events::Event::Start(tag) if tag.name().as_ref() == b"title" => in_title = depth_in_entry,
+            quick_xml::events::Event::Text(text) if in_title => {
+                titles.push(text.decode().unwrap().into_owned());
+                in_title = false;
+            }
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    titles
+}
+
+#[test]
+fn feeds_list_the_newest_dated_pages_per_language_and_term() {
+    // Rows: generate_feeds, feed_filenames, feed_limit, taxonomy feed.
+    let atom = read("atom.xml");
+    assert_eq!(feed_titles(&atom, "entry"), ["Post 5", "Post 4", "Post 3", "Post 2"], "feed_limit = 4");
+    assert!(atom.contains("<updated>2024-01-05T10:00:00Z</updated>"), "{atom}");
+    assert!(atom.contains(r#"<link rel="self" type="application/atom+xml" href="https://example.org/atom.xml"/>"#));
+    let rss = read("rss.xml");
+    assert_eq!(feed_titles(&rss, "item"), ["Post 5", "Post 4", "Post 3", "Post 2"]);
+    assert!(rss.contains("<pubDate>Fri, 5 Jan 2024 10:00:00 +0000</pubDate>"), "{rss}");
+    assert_eq!(feed_titles(&read("fr/atom.xml"), "entry"), ["Article 1"]);
+    assert_eq!(feed_titles(&read("tags/tag-0/atom.xml"), "entry"), ["Post 4", "Post 2"]);
+    assert!(!exists("authors/ann/atom.xml"), "authors has no feed = true");
+}

@@ -3,6 +3,7 @@
 //! bytes, held in memory.
 
 mod bodies;
+mod feeds;
 mod functions;
 pub(crate) mod markdown;
 pub(crate) mod shortcodes;
@@ -68,6 +69,8 @@ enum Job {
         to: String,
         file: PathBuf,
     },
+    /// An Atom or RSS feed (an index into the renderer's feeds).
+    Feed(usize),
     NotFound,
 }
 
@@ -125,9 +128,18 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
     let sass = compile_sass(&site);
     let site = Arc::new(site);
     register_content_functions(&mut templates, &site, &views, progress);
-    let renderer = Renderer::new(&site, &views, &templates, &config);
+    let feeds = feeds::feeds(&site);
+    for (name, builtin) in [("atom.xml", feeds::BUILTIN_ATOM), ("rss.xml", feeds::BUILTIN_RSS)] {
+        if templates.get_template(name).is_err()
+            && let Err(e) = templates.add_raw_template(name, builtin)
+        {
+            problems.push(Problem::in_file(name, error_chain(&e)));
+        }
+    }
+    let renderer = Renderer::new(&site, &views, &templates, &config, &feeds);
 
-    let jobs = jobs(&site);
+    let mut jobs = jobs(&site);
+    jobs.extend((0..feeds.len()).map(Job::Feed));
     let results: Vec<Result<Option<(String, OutputFile)>, Problem>> =
         jobs.par_iter().map(|job| renderer.render(job)).collect();
     let mut files = BTreeMap::new();
@@ -326,10 +338,17 @@ struct Renderer<'a> {
     config: &'a SiteConfig,
     /// Per taxonomy, whether its templates may read the pages of a term (see `usage.rs`).
     term_templates_read_pages: Vec<(bool, bool)>,
+    feeds: &'a [feeds::Feed],
 }
 
 impl<'a> Renderer<'a> {
-    fn new(site: &'a ResolvedSite, views: &'a Views, templates: &'a Tera, config: &'a SiteConfig) -> Self {
+    fn new(
+        site: &'a ResolvedSite,
+        views: &'a Views,
+        templates: &'a Tera,
+        config: &'a SiteConfig,
+        feeds: &'a [feeds::Feed],
+    ) -> Self {
         let config_values =
             config.all_languages().into_iter().map(|lang| (lang.to_string(), config.template_value(lang))).collect();
         let term_templates_read_pages = site
@@ -341,7 +360,7 @@ impl<'a> Renderer<'a> {
                 (usage::may_read_pages(templates, &list, "terms"), usage::may_read_pages(templates, &single, "term"))
             })
             .collect();
-        Self { site, views, templates, config_values, config, term_templates_read_pages }
+        Self { site, views, templates, config_values, config, term_templates_read_pages, feeds }
     }
 
     fn render(&self, job: &Job) -> Result<Option<(String, OutputFile)>, Problem> {
@@ -435,6 +454,7 @@ impl<'a> Renderer<'a> {
                 };
                 Ok(Some((output_file(output), OutputFile::Bytes(html.into_bytes()))))
             }
+            Job::Feed(index) => self.feed(&self.feeds[*index]),
             Job::NotFound => {
                 let lang = &self.config.default_language;
                 let mut context = self.context(lang, "/404.html");
@@ -449,6 +469,51 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
+    }
+
+    fn feed(&self, feed: &feeds::Feed) -> Result<Option<(String, OutputFile)>, Problem> {
+        let mut context = self.context(&feed.lang, &feed.path);
+        context.insert("feed_url".into(), self.config.permalink(&feed.path).into());
+        context.insert("pages".into(), self.views.page_list(&feed.pages));
+        let dates: Vec<Value> = feed
+            .pages
+            .iter()
+            .map(|&i| {
+                let page = &self.site.pages[i];
+                let published = page.date.as_ref().map(|d| d.at).unwrap_or_default();
+                let (published_atom, published_rss) = feeds::feed_dates(published);
+                let (updated_atom, _) = feeds::feed_dates(page.last_change().unwrap_or(published));
+                serde_json::json!({ "published_atom": published_atom, "published_rss": published_rss, "updated_atom": updated_atom })
+            })
+            .collect();
+        context.insert("feed_dates".into(), Value::Array(dates));
+        let newest = feed.pages.iter().filter_map(|&i| self.site.pages[i].last_change()).max().unwrap_or_default();
+        let (atom, rss) = feeds::feed_dates(newest);
+        context.insert("feed_updated".into(), serde_json::json!({ "atom": atom, "rss": rss }));
+        let last_updated = feed.pages.first().and_then(|&i| {
+            let page = &self.site.pages[i];
+            page.updated.as_ref().or(page.date.as_ref()).map(|d| d.text.clone())
+        });
+        context.insert("last_updated".into(), last_updated.into());
+        let file = match feed.scope {
+            feeds::FeedScope::Language => self.config_file(),
+            feeds::FeedScope::Section(index) => {
+                let section = &self.site.sections[index];
+                context.insert("section".into(), self.views.sections[index].clone());
+                section.placement.file.clone()
+            }
+            feeds::FeedScope::Term { taxonomy, term } => {
+                let taxonomy = &self.site.taxonomies[taxonomy];
+                context.insert("taxonomy".into(), serde_json::to_value(&taxonomy.config).unwrap_or_default());
+                context.insert("term".into(), self.views.term(&taxonomy.terms[term], false));
+                self.config_file()
+            }
+        };
+        let xml = self
+            .templates
+            .render(&feed.filename, &into_context(context))
+            .map_err(|e| Problem::in_file(&file, format!("template {}: {}", feed.filename, error_chain(&e))))?;
+        Ok(Some((feed.path.trim_start_matches('/').to_string(), OutputFile::Bytes(xml.into_bytes()))))
     }
 
     /// The `page_template` of the page's section, or of the nearest section above that sets one.
