@@ -28,11 +28,29 @@ pub fn postprocess(mut site: RenderedSite, config: &SiteConfig, live_reload: boo
         let robots = format!("User-agent: *\nDisallow:\nAllow: /\nSitemap: {}/sitemap.xml\n", config.base_url);
         site.files.insert("robots.txt".into(), OutputFile::Bytes(robots.into_bytes()));
     }
+    if !site.redirects.is_empty() {
+        site.files.insert(REDIRECTS_FILE.into(), OutputFile::Bytes(redirect_rules(&site).into_bytes()));
+    }
     let page_headers = page_headers(config);
     let headers = header_rules(&site, &page_headers);
     site.files.insert("_headers".into(), OutputFile::Bytes(headers.into_bytes()));
     site.files.insert(NGINX_RULES_FILE.into(), OutputFile::Bytes(nginx_rules(&page_headers).into_bytes()));
     site
+}
+
+/// Redirects in the `_redirects` format (Netlify, Cloudflare Pages): `from to status`. Hosts
+/// answer them with a real 301; the redirect pages stay for hosts that read no such file.
+pub const REDIRECTS_FILE: &str = "_redirects";
+
+fn redirect_rules(site: &RenderedSite) -> String {
+    let mut rules = String::new();
+    for (from, to) in &site.redirects {
+        // A space or newline would split the line into other fields.
+        if !from.contains(char::is_whitespace) && !to.contains(char::is_whitespace) {
+            let _ = writeln!(rules, "{from} {to} 301");
+        }
+    }
+    rules
 }
 
 /// The cache rules for nginx, included at its `http` level (see `infra/nginx/pledge.conf`).

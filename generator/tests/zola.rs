@@ -126,6 +126,10 @@ fn bundles_aliases_transparent_sections_and_sass() {
     assert!(sitemap.contains("<loc>https://example.org/blog/page/2/</loc>"), "{sitemap}");
     assert!(sitemap.contains("<loc>https://example.org/blog/post-1/</loc><lastmod>2024-01-01T10:00:00Z</lastmod>"));
     assert!(!sitemap.contains("page/1/") && !sitemap.contains("moved.html"), "no redirects: {sitemap}");
+    let redirects = read("_redirects");
+    assert!(redirects.contains("/moved.html https://example.org/blog/bundle/ 301\n"), "{redirects}");
+    assert!(redirects.contains("/old-blog/ https://example.org/blog/ 301\n"), "{redirects}");
+    assert!(redirects.contains("/blog/page/1/ https://example.org/blog/ 301\n"), "{redirects}");
 }
 
 /// The fixture copied into a temporary folder, so a test can break one file.

@@ -33,6 +33,9 @@ pub struct RenderedSite {
     pub files: BTreeMap<String, OutputFile>,
     /// The pages a search engine should know, in render order.
     pub sitemap: Vec<SitemapEntry>,
+    /// Site paths that moved (aliases, `redirect_to`, pager 1) and where they went, for hosts
+    /// that answer redirects themselves (`_redirects`); each also has a page that redirects.
+    pub redirects: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +166,14 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
         files.entry(file.output.clone()).or_insert_with(|| OutputFile::Copy(file.source.clone()));
     }
     let sitemap = jobs.iter().filter_map(|job| sitemap_entry(job, &site)).collect();
-    Ok(RenderedSite { files, sitemap })
+    let redirects = jobs
+        .iter()
+        .filter_map(|job| match job {
+            Job::Redirect { output, to, .. } => Some((output.clone(), to.clone())),
+            _ => None,
+        })
+        .collect();
+    Ok(RenderedSite { files, sitemap, redirects })
 }
 
 /// Zola's functions that work from the config, the link table and the files of the site.
