@@ -44,6 +44,11 @@ impl SitePaths {
         }
     }
 
+    /// The folder of the config file: what site files (`sass/`, `load_data` paths) are relative to.
+    pub fn root(&self) -> &Path {
+        self.config.parent().unwrap_or(Path::new("."))
+    }
+
     pub fn with_output(mut self, output: PathBuf) -> Self {
         self.output = output;
         self

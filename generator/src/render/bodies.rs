@@ -85,11 +85,7 @@ impl BodyRenderer<'_> {
             github_alerts: markdown.github_alerts,
             lazy_async_image: markdown.lazy_async_image,
             insert_anchor_links,
-            slugify_anchors: match self.config.slugify.anchors {
-                SlugStrategy::On => AnchorSlugs::On,
-                SlugStrategy::Safe => AnchorSlugs::Safe,
-                SlugStrategy::Off => AnchorSlugs::Off,
-            },
+            slugify_anchors: self.config.slugify.anchors.into(),
         })
     }
 
@@ -110,6 +106,17 @@ impl BodyRenderer<'_> {
         context.insert("lang".into(), placement.lang.clone().into());
         context.insert(kind.into(), Value::Object(content));
         Context::from_value(Value::Object(context)).unwrap_or_default()
+    }
+}
+
+/// `[slugify] anchors` as the Markdown stage takes it.
+impl From<SlugStrategy> for AnchorSlugs {
+    fn from(strategy: SlugStrategy) -> Self {
+        match strategy {
+            SlugStrategy::On => Self::On,
+            SlugStrategy::Safe => Self::Safe,
+            SlugStrategy::Off => Self::Off,
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::resolve::ResolvedSite;
+use crate::resolve::sorting::{SortBy, sort};
 
 /// What a feed covers.
 #[derive(Debug, Clone, Copy)]
@@ -36,11 +37,9 @@ pub const BUILTIN_RSS: &str = include_str!("feeds/rss.xml");
 pub fn feeds(site: &ResolvedSite) -> Vec<Feed> {
     let config = &site.config;
     let limit = config.feed_limit.unwrap_or(usize::MAX);
+    // The date order leaves undated pages out, as feeds do.
     let dated_newest_first = |members: &mut Vec<usize>| {
-        members.retain(|&i| site.pages[i].date.is_some());
-        members.sort_by(|&a, &b| {
-            site.pages[b].date.as_ref().map(|d| d.at).cmp(&site.pages[a].date.as_ref().map(|d| d.at))
-        });
+        sort(members, &site.pages, SortBy::Date);
         members.truncate(limit);
     };
     let mut feeds = Vec::new();

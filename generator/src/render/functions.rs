@@ -4,28 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tera::{Function, Result as TeraResult, Value, from_value, to_value};
+use tera::{Function, Result as TeraResult, Value, to_value};
 
+use super::arguments::{optional, required};
 use super::views::{CampaignView, Views};
 use crate::config::SiteConfig;
-use crate::resolve::{ResolvedSite, Taxonomy};
-
-fn required<T: serde::de::DeserializeOwned>(
-    args: &HashMap<String, Value>,
-    function: &str,
-    name: &str,
-) -> TeraResult<T> {
-    let value = args.get(name).ok_or_else(|| format!("{function}() needs the argument `{name}`"))?;
-    from_value(value.clone()).map_err(|e| format!("{function}(): `{name}` {e}").into())
-}
-
-fn optional<T: serde::de::DeserializeOwned>(
-    args: &HashMap<String, Value>,
-    function: &str,
-    name: &str,
-) -> TeraResult<Option<T>> {
-    args.get(name).map(|_| required(args, function, name)).transpose()
-}
+use crate::resolve::{ResolvedSite, Taxonomy, Term};
 
 /// `get_url(path, lang?, trailing_slash?)`: `@/file.md` resolves to that content's permalink;
 /// any other path is joined to `base_url` (after the language prefix, if `lang` is given).
@@ -161,6 +145,29 @@ fn find_taxonomy<'a>(
     })
 }
 
+/// A term of the taxonomy `kind` by its name (compared as slugs, as the term's page is named);
+/// `None` for a missing taxonomy or term when the call says `required=false`.
+fn find_term<'a>(
+    site: &'a ResolvedSite,
+    function: &str,
+    kind: &str,
+    name: &str,
+    lang: Option<&str>,
+    must_exist: bool,
+) -> TeraResult<Option<&'a Term>> {
+    let taxonomy = match find_taxonomy(site, function, kind, lang) {
+        Ok(taxonomy) => taxonomy,
+        Err(_) if !must_exist => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let slug = crate::slugs::slugify(name, site.config.slugify.taxonomies);
+    match taxonomy.terms.iter().find(|t| t.slug == slug) {
+        Some(term) => Ok(Some(term)),
+        None if !must_exist => Ok(None),
+        None => Err(format!("{function}(): no term `{name}` in taxonomy `{kind}`").into()),
+    }
+}
+
 /// `get_taxonomy_url(kind, name, lang?, required?)`: the permalink of a term's page.
 pub struct GetTaxonomyUrl {
     pub site: Arc<ResolvedSite>,
@@ -172,17 +179,8 @@ impl Function for GetTaxonomyUrl {
         let name: String = required(args, "get_taxonomy_url", "name")?;
         let lang: Option<String> = optional(args, "get_taxonomy_url", "lang")?;
         let must_exist: bool = optional(args, "get_taxonomy_url", "required")?.unwrap_or(true);
-        let taxonomy = match find_taxonomy(&self.site, "get_taxonomy_url", &kind, lang.as_deref()) {
-            Ok(taxonomy) => taxonomy,
-            Err(_) if !must_exist => return Ok(Value::Null),
-            Err(error) => return Err(error),
-        };
-        let slug = crate::slugs::slugify(&name, self.site.config.slugify.taxonomies);
-        match taxonomy.terms.iter().find(|t| t.slug == slug) {
-            Some(term) => Ok(Value::String(term.permalink.clone())),
-            None if !must_exist => Ok(Value::Null),
-            None => Err(format!("get_taxonomy_url(): no term `{name}` in taxonomy `{kind}`").into()),
-        }
+        Ok(find_term(&self.site, "get_taxonomy_url", &kind, &name, lang.as_deref(), must_exist)?
+            .map_or(Value::Null, |term| Value::String(term.permalink.clone())))
     }
 
     fn is_safe(&self) -> bool {
@@ -221,17 +219,8 @@ impl Function for GetTaxonomyTerm {
         let name: String = required(args, "get_taxonomy_term", "term")?;
         let lang: Option<String> = optional(args, "get_taxonomy_term", "lang")?;
         let must_exist: bool = optional(args, "get_taxonomy_term", "required")?.unwrap_or(true);
-        let taxonomy = match find_taxonomy(&self.site, "get_taxonomy_term", &kind, lang.as_deref()) {
-            Ok(taxonomy) => taxonomy,
-            Err(_) if !must_exist => return Ok(Value::Null),
-            Err(error) => return Err(error),
-        };
-        let slug = crate::slugs::slugify(&name, self.site.config.slugify.taxonomies);
-        match taxonomy.terms.iter().find(|t| t.slug == slug) {
-            Some(term) => Ok(self.views.term(term, true)),
-            None if !must_exist => Ok(Value::Null),
-            None => Err(format!("get_taxonomy_term(): no term `{name}` in taxonomy `{kind}`").into()),
-        }
+        Ok(find_term(&self.site, "get_taxonomy_term", &kind, &name, lang.as_deref(), must_exist)?
+            .map_or(Value::Null, |term| self.views.term(term, true)))
     }
 }
 

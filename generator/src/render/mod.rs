@@ -2,6 +2,7 @@
 //! and the 404 page through Tera, in parallel. Pure: the output is a map from output path to
 //! bytes, held in memory.
 
+mod arguments;
 mod bodies;
 mod feeds;
 mod functions;
@@ -139,7 +140,7 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
             problems.push(Problem::in_file(name, error_chain(&e)));
         }
     }
-    let renderer = Renderer::new(&site, &views, &templates, &config, &feeds);
+    let renderer = Renderer::new(&site, &views, &templates, &config, config_values, &feeds);
 
     let mut jobs = jobs(&site);
     jobs.extend((0..feeds.len()).map(Job::Feed));
@@ -191,11 +192,10 @@ fn register_site_functions(
     templates.register_filter("num_format", functions::NumFormat);
     templates.register_filter("digits", functions::Digits);
     let paths = &site.paths;
-    let site_root = paths.config.parent().unwrap_or(std::path::Path::new("."));
     let static_dirs: Vec<PathBuf> = std::iter::once(paths.static_files.clone())
         .chain(site.config.theme.iter().map(|theme| paths.themes.join(theme).join("static")))
         .collect();
-    zola_functions::register(templates, site_root, &paths.content, &static_dirs);
+    zola_functions::register(templates, paths.root(), &paths.content, &static_dirs);
 }
 
 /// The functions that read pages, sections and taxonomies, once their content is rendered.
@@ -225,10 +225,9 @@ fn register_content_functions(
 /// win over the theme's at the same path.
 fn compile_sass(site: &ResolvedSite) -> Result<Vec<(String, Vec<u8>)>, Vec<Problem>> {
     let paths = &site.paths;
-    let site_root = paths.config.parent().unwrap_or(std::path::Path::new("."));
     let mut dirs = Vec::new();
     if site.config.compile_sass {
-        dirs.push(site_root.join("sass"));
+        dirs.push(paths.root().join("sass"));
     }
     dirs.extend(site.config.theme.iter().map(|theme| paths.themes.join(theme).join("sass")));
     crate::sass::compile_all(&dirs)
@@ -266,8 +265,7 @@ fn jobs(site: &ResolvedSite) -> Vec<Job> {
         let pagers = section.paginate_by().map_or(1, |by| section.pages.len().div_ceil(by).max(1));
         jobs.extend((1..=pagers).map(|pager| Job::Section { section: index, pager }));
         if section.paginate_by().is_some() {
-            let paginate_path = fm.paginate_path.as_deref().unwrap_or("page");
-            let output = format!("{}{paginate_path}/1/", section.placement.path);
+            let output = format!("{}{}/1/", section.placement.path, section.paginate_path());
             jobs.push(Job::Redirect {
                 output,
                 to: section.placement.permalink.clone(),
@@ -357,10 +355,9 @@ impl<'a> Renderer<'a> {
         views: &'a Views,
         templates: &'a Tera,
         config: &'a SiteConfig,
+        config_values: HashMap<String, Value>,
         feeds: &'a [feeds::Feed],
     ) -> Self {
-        let config_values =
-            config.all_languages().into_iter().map(|lang| (lang.to_string(), config.template_value(lang))).collect();
         let term_templates_read_pages = site
             .taxonomies
             .iter()
@@ -404,7 +401,7 @@ impl<'a> Renderer<'a> {
                         if section.front_matter.paginate_reversed == Some(true) {
                             members.reverse();
                         }
-                        let paginate_path = section.front_matter.paginate_path.as_deref().unwrap_or("page");
+                        let paginate_path = section.paginate_path();
                         let (value, path) =
                             self.pager(&placement.permalink, &placement.path, paginate_path, by, &members, *pager);
                         context.insert("paginator".into(), value);
@@ -533,11 +530,7 @@ impl<'a> Renderer<'a> {
             if let Some(template) = &found.front_matter.page_template {
                 return Some(template.clone());
             }
-            section = found
-                .placement
-                .ancestors
-                .last()
-                .and_then(|parent| self.site.sections.iter().position(|s| s.placement.relative == *parent));
+            section = found.parent;
         }
         None
     }

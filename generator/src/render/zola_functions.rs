@@ -18,7 +18,9 @@ use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use tera::{Result as TeraResult, Tera, Value, from_value};
+use tera::Tera;
+
+use super::arguments::{optional, required};
 
 pub(crate) use file_search::SiteFiles;
 pub(crate) use get_hash::GetHash;
@@ -42,23 +44,6 @@ pub(crate) fn register(tera: &mut Tera, site_root: &Path, content_dir: &Path, st
     tera.register_filter("base64_encode", Base64Encode);
     tera.register_filter("base64_decode", Base64Decode);
     tera.register_filter("regex_replace", RegexReplace::default());
-}
-
-fn required<T: serde::de::DeserializeOwned>(
-    args: &HashMap<String, Value>,
-    function: &str,
-    name: &str,
-) -> TeraResult<T> {
-    let value = args.get(name).ok_or_else(|| format!("{function}() needs the argument `{name}`"))?;
-    from_value(value.clone()).map_err(|e| format!("{function}(): `{name}` {e}").into())
-}
-
-fn optional<T: serde::de::DeserializeOwned>(
-    args: &HashMap<String, Value>,
-    function: &str,
-    name: &str,
-) -> TeraResult<Option<T>> {
-    args.get(name).map(|_| required(args, function, name)).transpose()
 }
 
 /// Computes each key's value once per build. Pages render in parallel, so two pages asking for

@@ -87,12 +87,19 @@ pub struct ResolvedSection {
     pub pages: Vec<usize>,
     /// Indices into `sections`, by weight then path.
     pub subsections: Vec<usize>,
+    /// The section above, by index.
+    pub parent: Option<usize>,
 }
 
 impl ResolvedSection {
     /// Pages per pager, when the section is paginated.
     pub fn paginate_by(&self) -> Option<usize> {
         self.front_matter.paginate_by.filter(|&n| n > 0)
+    }
+
+    /// The folder of pagers 2 and on: `page` unless the section names another.
+    pub fn paginate_path(&self) -> &str {
+        self.front_matter.paginate_path.as_deref().unwrap_or("page")
     }
 }
 
@@ -125,6 +132,7 @@ pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite,
                     front_matter: *front_matter,
                     pages: Vec::new(),
                     subsections: Vec::new(),
+                    parent: None,
                 });
             }
             ContentKind::Page(front_matter) if include_drafts || !front_matter.draft => {
@@ -318,6 +326,7 @@ fn attach_pages(sections: &mut [ResolvedSection], pages: &mut [ResolvedPage]) {
         })
         .collect();
     for (child, parent) in parent_of.iter().enumerate() {
+        sections[child].parent = *parent;
         if let Some(parent) = *parent {
             sections[parent].subsections.push(child);
         }
@@ -541,11 +550,7 @@ fn broken_links(
         .filter_map(|link| by_file.get_key_value(link.file.as_str()).map(|(file, _)| *file))
         .collect();
     let settings = crate::render::markdown::MarkdownSettings {
-        slugify_anchors: match config.slugify.anchors {
-            crate::config::SlugStrategy::On => crate::render::markdown::AnchorSlugs::On,
-            crate::config::SlugStrategy::Safe => crate::render::markdown::AnchorSlugs::Safe,
-            crate::config::SlugStrategy::Off => crate::render::markdown::AnchorSlugs::Off,
-        },
+        slugify_anchors: config.slugify.anchors.into(),
         ..Default::default()
     };
     let ids: HashMap<&str, std::collections::HashSet<String>> = anchored
