@@ -54,6 +54,13 @@ enum Command {
         /// is most of a cold build's time); for builds that a CDN compresses itself.
         #[arg(long)]
         no_precompress: bool,
+        /// Leaves HTML, CSS and JS as the templates and static files wrote them.
+        #[arg(long)]
+        no_minify: bool,
+        /// Keeps every asset under its own name only (no content-hashed copies, references
+        /// untouched), for hosts that cannot give those copies a long cache life.
+        #[arg(long)]
+        no_fingerprint: bool,
     },
     /// Check content, templates and internal links without writing anything; or, with
     /// `--live`, check that a deployed site and its API answer (an uptime check for a timer).
@@ -151,7 +158,16 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             runtime()?.block_on(serve::serve(paths, &bind, &database_url))
         }
-        Command::Build { root, output_dir, base_url, totals_from, drafts, no_precompress } => {
+        Command::Build {
+            root,
+            output_dir,
+            base_url,
+            totals_from,
+            drafts,
+            no_precompress,
+            no_minify,
+            no_fingerprint,
+        } => {
             let mut paths = SitePaths::detect(&root);
             if let Some(output) = output_dir {
                 paths = paths.with_output(output);
@@ -165,6 +181,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 include_drafts: drafts,
                 progress,
                 precompress: !no_precompress,
+                minify: !no_minify,
+                fingerprint: !no_fingerprint,
                 ..BuildOptions::default()
             };
             let started = std::time::Instant::now();

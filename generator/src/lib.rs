@@ -1,13 +1,14 @@
 //! The site generator: Zola-format content and Tera themes in, CDN-ready static files out.
 //!
 //! A pipeline of typed stages, each a function from one value to the next, so the compiler
-//! enforces their order: [`load`] → [`resolve`] → [`render`] → [`postprocess`] (and
-//! [`precompress`]) → [`write`].
+//! enforces their order: [`load`] → [`resolve`] → [`render`] → [`optimize`] → [`postprocess`]
+//! (and [`precompress`]) → [`write`].
 
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod load;
+pub mod optimize;
 mod paths;
 pub mod postprocess;
 pub mod precompress;
@@ -45,6 +46,10 @@ pub struct BuildOptions {
     /// Writes `.gz` and `.br` beside every text file (production builds; the dev server skips
     /// it to rebuild faster).
     pub precompress: bool,
+    /// Minifies HTML, CSS and JS (also when the site's `minify_html` asks, for HTML and all).
+    pub minify: bool,
+    /// Gives assets content-hashed names and rewrites the references to them.
+    pub fingerprint: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +103,13 @@ pub fn render_site(
     let rendered = render::render(resolved, &options.progress)?;
     tracing::debug!(files = rendered.files.len(), elapsed = ?started.elapsed(), "rendered");
 
-    let mut processed = postprocess::postprocess(rendered, &config, options.live_reload);
+    let started = Instant::now();
+    let optimize =
+        optimize::Optimize { minify: options.minify || config.minify_html, fingerprint: options.fingerprint };
+    let optimized = optimize::optimize(rendered, &config.base_url, optimize)?;
+    tracing::debug!(?optimize, elapsed = ?started.elapsed(), "optimised");
+
+    let mut processed = postprocess::postprocess(optimized, &config, options.live_reload);
     if options.precompress {
         let started = Instant::now();
         processed = precompress::precompress(processed, &paths.output)?;

@@ -5,12 +5,15 @@
 use std::fmt::Write as _;
 
 use crate::config::SiteConfig;
+use crate::optimize::fingerprint::{self, FINGERPRINTED_PATTERN};
 use crate::render::{OutputFile, RenderedSite};
 
-/// Cache policy, one place: hashed or versioned assets could be immutable, but until assets are
-/// fingerprinted every file gets a short TTL; HTML may be served stale while the CDN revalidates,
-/// so a rebuild reaches every visitor within a minute without origin stampedes.
+/// Cache policy, one place. HTML may be served stale while the CDN revalidates, so a rebuild
+/// reaches every visitor within a minute without origin stampedes. A content-hashed asset never
+/// changes (a new version gets a new name), so it is kept for a year without revalidating;
+/// other assets get a short TTL.
 pub const HTML_CACHE_CONTROL: &str = "public, max-age=60, stale-while-revalidate=600, stale-if-error=86400";
+pub const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 pub const ASSET_CACHE_CONTROL: &str = "public, max-age=3600, stale-while-revalidate=86400";
 
 /// The script the dev server answers with reload events; only `pledge serve` adds it.
@@ -61,6 +64,8 @@ pub const NGINX_RULES_FILE: &str = "_headers.nginx";
 pub fn cache_policy(path: &str) -> &'static str {
     if path.ends_with(".html") || path.ends_with('/') || path.is_empty() {
         HTML_CACHE_CONTROL
+    } else if fingerprint::is_fingerprinted(path) {
+        IMMUTABLE_CACHE_CONTROL
     } else {
         ASSET_CACHE_CONTROL
     }
@@ -176,7 +181,8 @@ fn nginx_rules(page_headers: &[(&str, String)]) -> String {
          map $uri $pledge_cache_control {{\n    \
          default \"{ASSET_CACHE_CONTROL}\";\n    \
          ~\\.html$ \"{HTML_CACHE_CONTROL}\";\n    \
-         ~/$ \"{HTML_CACHE_CONTROL}\";\n\
+         ~/$ \"{HTML_CACHE_CONTROL}\";\n    \
+         \"~{FINGERPRINTED_PATTERN}\" \"{IMMUTABLE_CACHE_CONTROL}\";\n\
          }}\n"
     );
     for (name, value) in page_headers {
@@ -207,6 +213,9 @@ mod tests {
         assert_eq!(cache_policy("ar/donate/index.html"), HTML_CACHE_CONTROL);
         assert_eq!(cache_policy("ar/donate/"), HTML_CACHE_CONTROL);
         assert_eq!(cache_policy("theme.css"), ASSET_CACHE_CONTROL);
+        assert!(rules.contains(&format!("\"~{FINGERPRINTED_PATTERN}\" \"{IMMUTABLE_CACHE_CONTROL}\";")), "{rules}");
+        assert_eq!(cache_policy("theme.0123456789abcdef.css"), IMMUTABLE_CACHE_CONTROL);
+        assert_eq!(cache_policy("fonts/a.0123456789abcdef.woff2"), IMMUTABLE_CACHE_CONTROL);
     }
 
     fn config(extra: &str) -> SiteConfig {
