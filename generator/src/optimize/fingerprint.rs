@@ -176,12 +176,12 @@ impl<'a> References<'a> {
                                         "og:image" | "og:image:url" | "og:image:secure_url" | "twitter:image"
                                     )
                                 });
-                            if el.tag_name() == "meta" && names_an_image {
-                                if let Some(url) =
+                            if el.tag_name() == "meta"
+                                && names_an_image
+                                && let Some(url) =
                                     el.get_attribute("content").and_then(|url| self.rewrite(&url, from_folder))
-                                {
-                                    el.set_attribute("content", &url)?;
-                                }
+                            {
+                                el.set_attribute("content", &url)?;
                             }
                             Ok(())
                         }
