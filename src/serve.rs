@@ -183,16 +183,18 @@ fn dev_routes(config: &mut web::ServiceConfig, output: &Path, reload: &broadcast
 }
 
 /// The headers a `_headers` file (Netlify's format) gives `path`: every block whose pattern is
-/// the path, or a prefix ending in `*`, in order. Cache rules are left out: the dev server
-/// must never be cached.
+/// the path, or matches it with its one `*` standing for any run of characters, in order. Cache
+/// rules are left out: the dev server must never be cached.
 fn host_headers<'a>(rules: &'a str, path: &str) -> Vec<(&'a str, &'a str)> {
     let mut headers = Vec::new();
     let mut applies = false;
     for line in rules.lines() {
         if !line.starts_with([' ', '\t']) {
             let pattern = line.trim();
-            applies = match pattern.strip_suffix('*') {
-                Some(prefix) => path.starts_with(prefix),
+            applies = match pattern.split_once('*') {
+                Some((prefix, suffix)) => {
+                    path.len() >= prefix.len() + suffix.len() && path.starts_with(prefix) && path.ends_with(suffix)
+                }
                 None => pattern == path,
             };
         } else if applies
@@ -230,5 +232,14 @@ mod tests {
             [("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "default-src 'self'")]
         );
         assert_eq!(host_headers(rules, "/theme.css"), [("X-Content-Type-Options", "nosniff")]);
+    }
+
+    #[test]
+    fn a_splat_may_stand_inside_a_pattern() {
+        let rules = "/*/\n  X-Page: folder\n/*.html\n  X-Page: file\n";
+        assert_eq!(host_headers(rules, "/blog/post/"), [("X-Page", "folder")]);
+        assert_eq!(host_headers(rules, "/404.html"), [("X-Page", "file")]);
+        assert!(host_headers(rules, "/").is_empty(), "the splat's two ends must not share a character");
+        assert!(host_headers(rules, "/theme.css").is_empty());
     }
 }

@@ -59,8 +59,8 @@ fn redirect_rules(site: &RenderedSite) -> String {
 /// The cache rules for nginx, included at its `http` level (see `infra/nginx/pledge.conf`).
 pub const NGINX_RULES_FILE: &str = "_headers.nginx";
 
-/// The one place that decides a path's policy; `_headers` lists it per file and the nginx map
-/// states the same decision as patterns (a URL ending in `/` is served by its `index.html`).
+/// The one place that decides a path's policy; `_headers` and the nginx map state the same
+/// decision as patterns (a URL ending in `/` is served by its `index.html`).
 pub fn cache_policy(path: &str) -> &'static str {
     if path.ends_with(".html") || path.ends_with('/') || path.is_empty() {
         HTML_CACHE_CONTROL
@@ -71,15 +71,11 @@ pub fn cache_policy(path: &str) -> &'static str {
     }
 }
 
-/// Whether `cache_policy` treats `path` as a page (pages get the security headers too).
-fn is_page(path: &str) -> bool {
-    cache_policy(path) == HTML_CACHE_CONTROL
-}
-
-/// The security headers of every page, from the site config: the pages load only their own
-/// files, talk to their own origin and the API's, post forms only there and to the payment
-/// pages the API redirects to (`extra.form_action_origins`: a browser checks a form's
-/// redirects against `form-action` too), and are never framed. No `unsafe-inline`: the theme
+/// The security headers, from the site config (`_headers` gives them to every response, the
+/// nginx map to pages): the pages load only their own files, talk to their own origin and the
+/// API's, post forms only there and to the payment pages the API redirects to
+/// (`extra.form_action_origins`: a browser checks a form's redirects against `form-action`
+/// too), and are never framed. No `unsafe-inline`: the theme
 /// has no inline script, event handler or `style` attribute.
 pub fn page_headers(config: &SiteConfig) -> Vec<(&'static str, String)> {
     let api = config.extra.get("api_url").and_then(toml::Value::as_str).and_then(origin);
@@ -150,25 +146,31 @@ fn escape_xml(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// The `_headers` format (Netlify, Cloudflare Pages): a path line, then indented headers. Hosts
-/// merge every matching rule, so each path gets exactly one `Cache-Control` and no catch-all
-/// rule sets it.
+/// The `_headers` format (Netlify, Cloudflare Pages): a URL pattern line, then indented headers.
+/// Hosts apply every matching rule and Cloudflare joins a header set twice with a comma, so no
+/// two rules that can match one URL both set `Cache-Control`. Cloudflare also allows only 100
+/// rules, so the file says it with patterns, not a rule per file: the headers every response
+/// gets under `/*`, pages by their URL shapes, and one rule per content-hashed file (few, and the
+/// only kind no pattern can tell from its original). Other files get the host's own revalidating
+/// default; `cache_policy` still gives them a short TTL where the server is ours (nginx, deploy).
 fn header_rules(site: &RenderedSite, page_headers: &[(&str, String)]) -> String {
     let mut rules = String::from("/*\n  X-Content-Type-Options: nosniff\n");
-    for path in site.files.keys().filter(|p| p.as_str() != "_headers") {
-        let url = match path.strip_suffix("index.html") {
-            Some(dir) => format!("/{dir}"),
-            None => format!("/{path}"),
-        };
-        let _ = writeln!(rules, "{url}\n  Cache-Control: {}", cache_policy(path));
-        if is_page(path) {
-            for (name, value) in page_headers {
-                let _ = writeln!(rules, "  {name}: {value}");
-            }
-        }
+    for (name, value) in page_headers {
+        let _ = writeln!(rules, "  {name}: {value}");
+    }
+    for pattern in PAGE_PATTERNS {
+        let _ = writeln!(rules, "{pattern}\n  Cache-Control: {HTML_CACHE_CONTROL}");
+    }
+    for path in site.files.keys().filter(|path| fingerprint::is_fingerprinted(path)) {
+        let _ = writeln!(rules, "/{path}\n  Cache-Control: {IMMUTABLE_CACHE_CONTROL}");
     }
     rules
 }
+
+/// Every URL a page is served at: the home page, a folder's `index.html` and any `.html` file
+/// (404.html, redirect pages). A hashed asset never ends in `/` or `.html`, so these never
+/// overlap its rule.
+pub const PAGE_PATTERNS: [&str; 3] = ["/", "/*/", "/*.html"];
 
 /// nginx evaluates the map when a response header reads it, after `try_files` has settled on
 /// the file, so `$uri` is then the file served.

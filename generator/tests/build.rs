@@ -19,6 +19,11 @@ fn build(name: &str, options: &BuildOptions) -> (tempfile::TempDir, Result<gener
     (out, result)
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 fn read(out: &Path, path: &str) -> String {
     fs::read_to_string(out.join("public").join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -56,6 +61,10 @@ fn internal_links_and_get_url_resolve_to_permalinks() {
     assert!(home.contains(r#"href="https://fixture.test/about/#team""#), "{home}");
     assert!(home.contains(r#"class="about" href="https://fixture.test/about/""#), "{home}");
     assert!(home.contains(r#"class="css" href="https://fixture.test/theme.css""#), "{home}");
+    // cachebust: the theme's static file, found as get_hash finds it, by its SHA-256.
+    let theme_css = fs::read(fixture("site").join("themes/plain/static/theme.css")).unwrap();
+    let busted = format!(r#"class="busted" href="https://fixture.test/theme.css?h={}""#, sha256_hex(&theme_css));
+    assert!(home.contains(&busted), "{home}");
     assert!(home.contains(r#"class="ar" href="https://fixture.test/ar/about/""#), "{home}");
     assert!(home.contains(r#"class="ar-page" href="https://fixture.test/ar/about/""#), "{home}");
     assert!(read(out.path(), "ar/index.html").contains(r#"href="https://fixture.test/ar/about/""#));
@@ -105,12 +114,16 @@ fn cdn_files_are_generated() {
     assert!(sitemap.contains("<loc>https://fixture.test/ar/about/</loc>"), "{sitemap}");
     assert!(read(out.path(), "robots.txt").contains("Sitemap: https://fixture.test/sitemap.xml"));
     let headers = read(out.path(), "_headers");
-    assert!(headers.contains("/about/\n  Cache-Control: public, max-age=60, stale-while-revalidate"), "{headers}");
-    assert!(headers.contains("/theme.css\n  Cache-Control: public, max-age=3600"), "{headers}");
+    assert!(headers.contains("\n/*/\n  Cache-Control: public, max-age=60, stale-while-revalidate"), "{headers}");
+    assert!(headers.contains("/*\n  X-Content-Type-Options: nosniff\n  Content-Security-Policy: "), "{headers}");
+    assert!(
+        !headers.contains("/about/") && !headers.contains("/theme.css"),
+        "patterns, not a rule per file: {headers}"
+    );
     assert_eq!(
         headers.matches("Cache-Control").count(),
         headers.matches("\n/").count(),
-        "one policy per path: {headers}"
+        "one policy per rule, none in the catch-all: {headers}"
     );
 }
 
