@@ -6,12 +6,13 @@ mod serve;
 mod telemetry;
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use generator::{BuildOptions, CampaignProgress, SitePaths};
+use generator::{BuildOptions, CampaignProgress, SitePaths, Stage};
 
 #[derive(Parser)]
 #[command(name = "pledge", version, about = "A fundraising site that survives launch day")]
@@ -183,6 +184,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 precompress: !no_precompress,
                 minify: !no_minify,
                 fingerprint: !no_fingerprint,
+                // Where a person watches, each stage says what it is doing; logs get the summary.
+                on_stage: std::io::stderr().is_terminal().then_some(print_stage as fn(Stage, usize)),
                 ..BuildOptions::default()
             };
             let started = std::time::Instant::now();
@@ -195,6 +198,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 paths.output.display(),
                 started.elapsed().as_millis()
             );
+            println!("{}", stage_summary(&report.stages));
             Ok(())
         }
         Command::Check { live: Some(site), api, timeout_seconds, .. } => {
@@ -251,6 +255,17 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }),
     }
+}
+
+fn print_stage(stage: Stage, work: usize) {
+    eprintln!("  {}…", stage.doing(work));
+}
+
+/// `load 12 ms · resolve 3 ms · render 410 ms · …`: where a build's time went.
+fn stage_summary(stages: &[(Stage, std::time::Duration)]) -> String {
+    let stages: Vec<String> =
+        stages.iter().map(|(stage, elapsed)| format!("{} {} ms", stage.name(), elapsed.as_millis())).collect();
+    stages.join(" · ")
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

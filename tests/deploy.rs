@@ -33,7 +33,12 @@ fn fails(args: &[&str]) -> String {
 /// Builds the reference site into `dir/public` and returns that path.
 fn build_reference_site(dir: &Path) -> String {
     let output = dir.join("public").to_str().unwrap().to_owned();
-    succeeds(&["build", "--root", env!("CARGO_MANIFEST_DIR"), "--output-dir", &output]);
+    let printed = succeeds(&["build", "--root", env!("CARGO_MANIFEST_DIR"), "--output-dir", &output]);
+    // The timing summary names every stage of a production build, in pipeline order.
+    let summary = printed.lines().last().unwrap_or_default();
+    let stages: Vec<&str> = summary.split(" · ").filter_map(|part| part.strip_suffix(" ms")).collect();
+    let names: Vec<&str> = stages.iter().filter_map(|stage| stage.split_once(' ')).map(|(name, _)| name).collect();
+    assert_eq!(names, ["load", "resolve", "render", "optimise", "postprocess", "precompress", "write"], "{printed}");
     output
 }
 

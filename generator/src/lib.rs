@@ -21,7 +21,7 @@ pub mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use paths::{SitePaths, WatchTarget};
 pub use problem::{Problem, Problems};
@@ -50,6 +50,9 @@ pub struct BuildOptions {
     pub minify: bool,
     /// Gives assets content-hashed names and rewrites the references to them.
     pub fingerprint: bool,
+    /// Told each stage as it starts, with how many things it has to do, so a long build can
+    /// show where it is (`pledge build` prints it on a terminal).
+    pub on_stage: Option<fn(Stage, usize)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +60,67 @@ pub struct BuildReport {
     pub pages: usize,
     pub sections: usize,
     pub files: usize,
+    /// How long each stage took, in pipeline order.
+    pub stages: Vec<(Stage, Duration)>,
+}
+
+/// The pipeline's stages, for progress and the timing summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Load,
+    Resolve,
+    Render,
+    Optimize,
+    Postprocess,
+    Precompress,
+    Write,
+}
+
+impl Stage {
+    /// What the stage does, as a progress line says it, given the stage's amount of work.
+    pub fn doing(self, work: usize) -> String {
+        match self {
+            Stage::Load => "loading the site".into(),
+            Stage::Resolve => format!("resolving {work} content files"),
+            Stage::Render => format!("rendering {work} pages and sections"),
+            Stage::Optimize => format!("optimising {work} files"),
+            Stage::Postprocess => "adding the sitemap, robots.txt and cache rules".into(),
+            Stage::Precompress => format!("compressing {work} files"),
+            Stage::Write => format!("writing {work} files"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Load => "load",
+            Stage::Resolve => "resolve",
+            Stage::Render => "render",
+            Stage::Optimize => "optimise",
+            Stage::Postprocess => "postprocess",
+            Stage::Precompress => "precompress",
+            Stage::Write => "write",
+        }
+    }
+}
+
+/// Runs stages one after another, telling `on_stage` and keeping each one's time.
+struct StageClock {
+    on_stage: Option<fn(Stage, usize)>,
+    timings: Vec<(Stage, Duration)>,
+}
+
+impl StageClock {
+    fn run<T>(&mut self, stage: Stage, work: usize, run: impl FnOnce() -> T) -> T {
+        if let Some(on_stage) = self.on_stage {
+            on_stage(stage, work);
+        }
+        let started = Instant::now();
+        let result = run();
+        let elapsed = started.elapsed();
+        tracing::debug!(stage = stage.name(), work, ?elapsed, "stage done");
+        self.timings.push((stage, elapsed));
+        result
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,44 +150,40 @@ pub fn render_site(
     paths: &SitePaths,
     options: &BuildOptions,
 ) -> Result<(render::RenderedSite, BuildReport), BuildError> {
-    let started = Instant::now();
-    let mut loaded = load::load(paths)?;
+    let mut clock = StageClock { on_stage: options.on_stage, timings: Vec::new() };
+    let mut loaded = clock.run(Stage::Load, 0, || load::load(paths))?;
     if let Some(base_url) = &options.base_url {
         loaded.config.base_url = base_url.trim_end_matches('/').to_string();
     }
-    tracing::debug!(files = loaded.content.len(), elapsed = ?started.elapsed(), "loaded");
     let config = loaded.config.clone();
 
-    let started = Instant::now();
-    let resolved = resolve::resolve(loaded, options.include_drafts)?;
+    let files = loaded.content.len();
+    let resolved = clock.run(Stage::Resolve, files, || resolve::resolve(loaded, options.include_drafts))?;
     let (pages, sections) = (resolved.pages.len(), resolved.sections.len());
-    tracing::debug!(pages, sections, elapsed = ?started.elapsed(), "resolved");
 
-    let started = Instant::now();
-    let rendered = render::render(resolved, &options.progress)?;
-    tracing::debug!(files = rendered.files.len(), elapsed = ?started.elapsed(), "rendered");
+    let rendered = clock.run(Stage::Render, pages + sections, || render::render(resolved, &options.progress))?;
 
-    let started = Instant::now();
     let optimize =
         optimize::Optimize { minify: options.minify || config.minify_html, fingerprint: options.fingerprint };
-    let optimized = optimize::optimize(rendered, &config.base_url, optimize)?;
-    tracing::debug!(?optimize, elapsed = ?started.elapsed(), "optimised");
+    let files = rendered.files.len();
+    let optimized = clock.run(Stage::Optimize, files, || optimize::optimize(rendered, &config.base_url, optimize))?;
 
-    let mut processed = postprocess::postprocess(optimized, &config, options.live_reload);
+    let files = optimized.files.len();
+    let mut processed =
+        clock.run(Stage::Postprocess, files, || postprocess::postprocess(optimized, &config, options.live_reload));
     if options.precompress {
-        let started = Instant::now();
-        processed = precompress::precompress(processed, &paths.output)?;
-        tracing::debug!(files = processed.files.len(), elapsed = ?started.elapsed(), "precompressed");
+        let files = processed.files.len();
+        processed = clock.run(Stage::Precompress, files, || precompress::precompress(processed, &paths.output))?;
     }
     let files = processed.files.len();
-    Ok((processed, BuildReport { pages, sections, files }))
+    Ok((processed, BuildReport { pages, sections, files, stages: clock.timings }))
 }
 
 /// The whole pipeline: renders the site and swaps it into `paths.output`.
 pub fn build(paths: &SitePaths, options: &BuildOptions) -> Result<BuildReport, BuildError> {
-    let (site, report) = render_site(paths, options)?;
-    let started = Instant::now();
-    write::write(&site, &paths.output)?;
-    tracing::debug!(files = report.files, elapsed = ?started.elapsed(), output = %paths.output.display(), "written");
+    let (site, mut report) = render_site(paths, options)?;
+    let mut clock = StageClock { on_stage: options.on_stage, timings: Vec::new() };
+    clock.run(Stage::Write, report.files, || write::write(&site, &paths.output))?;
+    report.stages.extend(clock.timings);
     Ok(report)
 }
