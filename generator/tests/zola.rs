@@ -76,6 +76,19 @@ fn pages_get_dates_summaries_tocs_neighbours_and_shortcodes() {
     assert!(post.contains(r#"<span class="badge level-3">hot</span>"#), "{post}");
     assert!(post.contains("“quotes” –"), "smart punctuation: {post}");
     assert!(post.contains(r#"<p class="reading">1 "#), "{post}");
+    // render_emoji, external_links_class, and the markdown filter with @/ links and the
+    // site's settings.
+    assert!(
+        post.contains("Done 🎉 at 10:30, see <a href=\"https://www.getzola.org\" class=\"external\">Zola</a>"),
+        "{post}"
+    );
+    assert!(post.contains(r#"<p class="description">Number <em>3</em></p>"#), "{post}");
+    assert!(
+        post.contains(
+            "<div class=\"block\"><p><em>See</em> <a href=\"https://example.org/docs/a/\">a</a> 🎉</p>\n</div>"
+        ),
+        "{post}"
+    );
 }
 
 #[test]

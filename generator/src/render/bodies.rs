@@ -44,7 +44,8 @@ impl BodyRenderer<'_> {
             Some(expanded)
         };
         let markdown_text = expanded.as_ref().map_or(body.as_str(), |e| e.markdown.as_ref());
-        let settings = self.settings(anchor_links).map_err(|message| Problem::in_file(&placement.file, message))?;
+        let settings = markdown_settings(self.config, anchor_links)
+            .map_err(|message| Problem::in_file(&placement.file, message))?;
         let page = markdown::Page {
             internal_links: self.internal_links,
             base_url: &self.config.base_url,
@@ -62,30 +63,6 @@ impl BodyRenderer<'_> {
             toc: serde_json::to_value(&rendered.toc).unwrap_or_default(),
             word_count: rendered.word_count,
             reading_time: rendered.reading_time,
-        })
-    }
-
-    fn settings(&self, anchor_links: Option<&str>) -> Result<MarkdownSettings, String> {
-        let markdown = &self.config.markdown;
-        let anchor_links = anchor_links.or(markdown.insert_anchor_links.as_deref()).unwrap_or("none");
-        let insert_anchor_links = match anchor_links {
-            "none" => AnchorLinks::None,
-            "left" => AnchorLinks::Left,
-            "right" => AnchorLinks::Right,
-            "heading" => AnchorLinks::Heading,
-            other => return Err(format!("insert_anchor_links = \"{other}\" is not one of none, left, right, heading")),
-        };
-        Ok(MarkdownSettings {
-            smart_punctuation: markdown.smart_punctuation,
-            external_links_target_blank: markdown.external_links_target_blank,
-            external_links_no_follow: markdown.external_links_no_follow,
-            external_links_no_referrer: markdown.external_links_no_referrer,
-            definition_list: markdown.definition_list,
-            bottom_footnotes: markdown.bottom_footnotes,
-            github_alerts: markdown.github_alerts,
-            lazy_async_image: markdown.lazy_async_image,
-            insert_anchor_links,
-            slugify_anchors: self.config.slugify.anchors.into(),
         })
     }
 
@@ -107,6 +84,33 @@ impl BodyRenderer<'_> {
         context.insert(kind.into(), Value::Object(content));
         Context::from_value(Value::Object(context)).unwrap_or_default()
     }
+}
+
+/// The `[markdown]` settings with the section's `insert_anchor_links`, if it sets one.
+pub fn markdown_settings(config: &SiteConfig, anchor_links: Option<&str>) -> Result<MarkdownSettings, String> {
+    let markdown = &config.markdown;
+    let anchor_links = anchor_links.or(markdown.insert_anchor_links.as_deref()).unwrap_or("none");
+    let insert_anchor_links = match anchor_links {
+        "none" => AnchorLinks::None,
+        "left" => AnchorLinks::Left,
+        "right" => AnchorLinks::Right,
+        "heading" => AnchorLinks::Heading,
+        other => return Err(format!("insert_anchor_links = \"{other}\" is not one of none, left, right, heading")),
+    };
+    Ok(MarkdownSettings {
+        smart_punctuation: markdown.smart_punctuation,
+        render_emoji: markdown.render_emoji,
+        external_links_target_blank: markdown.external_links_target_blank,
+        external_links_no_follow: markdown.external_links_no_follow,
+        external_links_no_referrer: markdown.external_links_no_referrer,
+        external_links_class: markdown.external_links_class.clone(),
+        definition_list: markdown.definition_list,
+        bottom_footnotes: markdown.bottom_footnotes,
+        github_alerts: markdown.github_alerts,
+        lazy_async_image: markdown.lazy_async_image,
+        insert_anchor_links,
+        slugify_anchors: config.slugify.anchors.into(),
+    })
 }
 
 /// `[slugify] anchors` as the Markdown stage takes it.

@@ -7,15 +7,21 @@ use std::sync::Arc;
 use tera::{Function, Result as TeraResult, Value, to_value};
 
 use super::arguments::{optional, required};
+use super::bodies::markdown_settings;
+use super::markdown;
 use super::views::{CampaignView, Views};
+use super::zola_functions::FileHashes;
 use crate::config::SiteConfig;
 use crate::resolve::{ResolvedSite, Taxonomy, Term};
 
-/// `get_url(path, lang?, trailing_slash?)`: `@/file.md` resolves to that content's permalink;
-/// any other path is joined to `base_url` (after the language prefix, if `lang` is given).
+/// `get_url(path, lang?, trailing_slash?, cachebust?)`: `@/file.md` resolves to that content's
+/// permalink; any other path is joined to `base_url` (after the language prefix, if `lang` is
+/// given). `cachebust` appends `?h=` and the SHA-256 of the file the path names, found as
+/// `get_hash` finds it (compiled Sass output is not searched: it is not a file yet).
 pub struct GetUrl {
     pub config: Arc<SiteConfig>,
     pub internal_links: Arc<HashMap<String, String>>,
+    pub hashes: FileHashes,
 }
 
 impl Function for GetUrl {
@@ -23,6 +29,7 @@ impl Function for GetUrl {
         let path: String = required(args, "get_url", "path")?;
         let lang: Option<String> = optional(args, "get_url", "lang")?;
         let trailing_slash: bool = optional(args, "get_url", "trailing_slash")?.unwrap_or(false);
+        let cachebust: bool = optional(args, "get_url", "cachebust")?.unwrap_or(false);
         let mut url = if let Some(target) = path.strip_prefix("@/") {
             let (file, anchor) = target.split_once('#').map_or((target, None), |(f, a)| (f, Some(a)));
             // As in Zola, `lang` picks the translation: `@/about.md` with `ar` is `about.ar.md`.
@@ -45,7 +52,39 @@ impl Function for GetUrl {
         if trailing_slash && !url.ends_with('/') {
             url.push('/');
         }
+        if cachebust {
+            let hash = self.hashes.sha256_hex(&path).map_err(|e| format!("get_url(cachebust=true): {e}"))?;
+            url = format!("{url}?h={hash}");
+        }
         Ok(Value::String(url))
+    }
+
+    fn is_safe(&self) -> bool {
+        true
+    }
+}
+
+/// `markdown(inline=false)`: a string rendered as a body is, with the site's `[markdown]`
+/// settings and `@/` links, but no shortcodes (as in Zola). `inline` drops the paragraph that
+/// wraps a one-line text, for use inside an element.
+pub struct MarkdownFilter {
+    pub config: Arc<SiteConfig>,
+    pub internal_links: Arc<HashMap<String, String>>,
+}
+
+impl tera::Filter for MarkdownFilter {
+    fn filter(&self, value: &Value, args: &HashMap<String, Value>) -> TeraResult<Value> {
+        let text = value.as_str().ok_or_else(|| format!("markdown: expects a string, not {value}"))?;
+        let inline: bool = optional(args, "markdown", "inline")?.unwrap_or(false);
+        let settings = markdown_settings(&self.config, None).map_err(|e| format!("markdown: {e}"))?;
+        let page =
+            markdown::Page { internal_links: &self.internal_links, base_url: &self.config.base_url, permalink: "" };
+        let html = markdown::render(text, &page, &settings, &markdown::BuiltinTemplates).html;
+        let html = match inline {
+            true => html.trim_start_matches("<p>").trim_end_matches('\n').trim_end_matches("</p>").to_owned(),
+            false => html,
+        };
+        Ok(Value::String(html))
     }
 
     fn is_safe(&self) -> bool {

@@ -184,18 +184,27 @@ fn register_site_functions(
     config: &Arc<SiteConfig>,
     internal_links: &Arc<HashMap<String, String>>,
 ) {
-    templates.register_function(
-        "get_url",
-        functions::GetUrl { config: config.clone(), internal_links: internal_links.clone() },
-    );
-    templates.register_function("trans", functions::Trans { config: config.clone() });
-    templates.register_filter("num_format", functions::NumFormat);
-    templates.register_filter("digits", functions::Digits);
     let paths = &site.paths;
     let static_dirs: Vec<PathBuf> = std::iter::once(paths.static_files.clone())
         .chain(site.config.theme.iter().map(|theme| paths.themes.join(theme).join("static")))
         .collect();
-    zola_functions::register(templates, paths.root(), &paths.content, &static_dirs);
+    let files = Arc::new(zola_functions::SiteFiles::new(paths.root(), &paths.content, &static_dirs));
+    templates.register_function(
+        "get_url",
+        functions::GetUrl {
+            config: config.clone(),
+            internal_links: internal_links.clone(),
+            hashes: zola_functions::FileHashes::new(files.clone()),
+        },
+    );
+    templates.register_function("trans", functions::Trans { config: config.clone() });
+    templates.register_filter(
+        "markdown",
+        functions::MarkdownFilter { config: config.clone(), internal_links: internal_links.clone() },
+    );
+    templates.register_filter("num_format", functions::NumFormat);
+    templates.register_filter("digits", functions::Digits);
+    zola_functions::register(templates, files);
 }
 
 /// The functions that read pages, sections and taxonomies, once their content is rendered.

@@ -28,16 +28,9 @@ pub(crate) use image_metadata::GetImageMetadata;
 pub(crate) use load_data::LoadData;
 pub(crate) use text_filters::{Base64Decode, Base64Encode, RegexReplace};
 
-/// Registers every function and filter of this module on `tera`.
-///
-/// `site_root` is the folder of the config file, `content_dir` the content folder, and
-/// `static_dirs` the static folders in order of precedence: the site's, then the theme's. Each
-/// call makes fresh caches, so call it once per build.
-// Until `render/mod.rs` calls this, nothing else would; the allow keeps `-D warnings` green
-// then and costs nothing after.
-#[allow(dead_code)]
-pub(crate) fn register(tera: &mut Tera, site_root: &Path, content_dir: &Path, static_dirs: &[PathBuf]) {
-    let files = Arc::new(SiteFiles::new(site_root, content_dir, static_dirs));
+/// Registers every function and filter of this module on `tera`, finding files through `files`.
+/// Each call makes fresh caches, so call it once per build.
+pub(crate) fn register(tera: &mut Tera, files: Arc<SiteFiles>) {
     tera.register_function("load_data", LoadData::new(files.clone()));
     tera.register_function("get_hash", GetHash::new(files.clone()));
     tera.register_function("get_image_metadata", GetImageMetadata::new(files));
@@ -66,6 +59,33 @@ impl<K: Eq + Hash, V: Clone> OnceCache<K, V> {
     }
 }
 
+/// The SHA-256 of site files in lowercase hex, as `get_url(cachebust=true)` appends it; each
+/// file is read once per build (a base template asks on every page).
+pub(crate) struct FileHashes {
+    files: Arc<SiteFiles>,
+    cache: OnceCache<(PathBuf, Option<std::time::SystemTime>), Result<String, String>>,
+}
+
+impl FileHashes {
+    pub(crate) fn new(files: Arc<SiteFiles>) -> Self {
+        Self { files, cache: OnceCache::default() }
+    }
+
+    pub(crate) fn sha256_hex(&self, requested: &str) -> Result<String, String> {
+        let path = self
+            .files
+            .find(requested)?
+            .ok_or_else(|| format!("`{requested}` is not in the site, its static or its content folder"))?;
+        let key = (path.clone(), modified(&path));
+        self.cache.get_or_compute(key, || {
+            use sha2::Digest;
+            std::fs::read(&path)
+                .map(|bytes| hex::encode(sha2::Sha256::digest(bytes)))
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        })
+    }
+}
+
 /// A file's modification time, part of cache keys so an edited file is read again when the dev
 /// server reuses the functions (Zola keys its cache the same way).
 fn modified(path: &Path) -> Option<std::time::SystemTime> {
@@ -81,7 +101,8 @@ mod tests {
         let site = tempfile::tempdir().unwrap();
         std::fs::write(site.path().join("data.json"), r#"{"name": "bob"}"#).unwrap();
         let mut tera = Tera::default();
-        register(&mut tera, site.path(), &site.path().join("content"), &[site.path().join("static")]);
+        let files = SiteFiles::new(site.path(), &site.path().join("content"), &[site.path().join("static")]);
+        register(&mut tera, Arc::new(files));
         tera.add_raw_template(
             "t",
             r#"{% set data = load_data(path="data.json") %}{{ data.name }} {{ "hi" | base64_encode }} {{ "a-b" | regex_replace(pattern="-", rep="+") }} {{ get_hash(literal="", sha_type=256, base64=false) }}"#,

@@ -32,6 +32,11 @@ pub(super) fn external_link_tag(dest: &str, title: &str, settings: &MarkdownSett
     escape_href(&mut tag, dest).expect("writing to a String cannot fail");
     tag.push('"');
     push_title(&mut tag, title);
+    if let Some(class) = &settings.external_links_class {
+        tag.push_str(" class=\"");
+        escape_html(&mut tag, class).expect("writing to a String cannot fail");
+        tag.push('"');
+    }
     let rel: Vec<&str> = [
         // A new tab must not get a handle on this page.
         (settings.external_links_target_blank, "noopener"),

@@ -3,6 +3,7 @@
 //! before `<!-- more -->`, external link attributes, bottom footnotes, word count and reading
 //! time. One parse per document; the HTML is written while the events stream through.
 
+mod emoji;
 mod events;
 mod footnotes;
 mod headings;
@@ -33,9 +34,13 @@ pub fn markdown_options() -> Options {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MarkdownSettings {
     pub smart_punctuation: bool,
+    /// `:smile:` becomes 😄.
+    pub render_emoji: bool,
     pub external_links_target_blank: bool,
     pub external_links_no_follow: bool,
     pub external_links_no_referrer: bool,
+    /// A class for every external link, so a theme can mark them.
+    pub external_links_class: Option<String>,
     pub definition_list: bool,
     pub bottom_footnotes: bool,
     pub github_alerts: bool,
@@ -55,7 +60,10 @@ impl MarkdownSettings {
     }
 
     fn tweaks_external_links(&self) -> bool {
-        self.external_links_target_blank || self.external_links_no_follow || self.external_links_no_referrer
+        self.external_links_target_blank
+            || self.external_links_no_follow
+            || self.external_links_no_referrer
+            || self.external_links_class.is_some()
     }
 }
 
@@ -130,7 +138,7 @@ pub struct Page<'a> {
 
 /// Renders one body.
 pub fn render(body: &str, page: &Page<'_>, settings: &MarkdownSettings, templates: &dyn Templates) -> Rendered {
-    let parsed: Vec<_> = Parser::new_ext(body, settings.parser_options()).collect();
+    let parsed: Vec<_> = parse(body, settings).collect();
     let written = Cell::new(0);
     let mut stream = events::Stream::new(parsed, page, settings, templates, &written);
     let mut html = String::with_capacity(body.len() * 3 / 2);
@@ -150,7 +158,14 @@ pub fn render(body: &str, page: &Page<'_>, settings: &MarkdownSettings, template
 /// The ids [`render`] gives the body's headings, in order, without writing any HTML: what
 /// `@/page.md#anchor` links are checked against.
 pub fn heading_ids(body: &str, settings: &MarkdownSettings) -> Vec<String> {
-    headings::ids(Parser::new_ext(body, settings.parser_options()), settings.slugify_anchors)
+    headings::ids(parse(body, settings), settings.slugify_anchors)
+}
+
+/// The body's events as every later step reads them: emoji already in place, so heading ids
+/// and the anchors checked against them agree.
+fn parse<'a>(body: &'a str, settings: &MarkdownSettings) -> Box<dyn Iterator<Item = pulldown_cmark::Event<'a>> + 'a> {
+    let events = Parser::new_ext(body, settings.parser_options());
+    if settings.render_emoji { Box::new(emoji::replace(events)) } else { Box::new(events) }
 }
 
 /// The body's HTML with Zola's default settings.

@@ -174,6 +174,10 @@ fn external_links_get_the_attributes_asked_for_and_internal_ones_none() {
     let follow_only =
         render_with(body, &MarkdownSettings { external_links_no_follow: true, ..Default::default() }).html;
     assert!(follow_only.contains(r#"title="X" rel="nofollow">x</a>"#), "{follow_only}");
+    let classed = MarkdownSettings { external_links_class: Some("out \"x\"".into()), ..Default::default() };
+    let classed = render_with(body, &classed).html;
+    assert!(classed.contains(r#"<a href="https://x.org" title="X" class="out &quot;x&quot;">x</a>"#), "{classed}");
+    assert!(classed.contains(r#"<a href="/local/">here</a>"#), "{classed}");
 }
 
 #[test]
@@ -252,4 +256,14 @@ fn github_alerts_and_definition_lists_are_only_parsed_when_asked() {
     let list = "Term\n: Definition\n";
     assert!(!render_default(list).html.contains("<dl>"));
     assert!(render_with(list, &on).html.contains("<dl>"), "{}", render_with(list, &on).html);
+}
+
+#[test]
+fn emoji_names_become_emoji_in_text_but_not_in_code() {
+    let body = "## Done :white_check_mark:\n\nThanks :heart: but `:heart:` stays\n\n```\n:heart:\n```\n";
+    let html = render_with(body, &MarkdownSettings { render_emoji: true, ..Default::default() }).html;
+    assert!(html.contains("Done ✅</h2>"), "{html}");
+    assert!(html.contains("<p>Thanks ❤️ but <code>:heart:</code> stays</p>"), "{html}");
+    assert!(html.contains("<pre><code>:heart:\n</code></pre>"), "{html}");
+    assert!(render_default(body).html.contains("Thanks :heart:"), "off by default");
 }
