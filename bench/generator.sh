@@ -36,13 +36,15 @@ for size in $SIZES; do
     for round in $(seq "$ROUNDS"); do
         rm -rf "$OUT/public"  # a cold build: nothing to take from a previous output
         /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" \
-            "$PLEDGE" build --root "$site" --output-dir "$OUT/public" $BUILD_OPTIONS >/dev/null
+            "$PLEDGE" build --root "$site" --output-dir "$OUT/public" $BUILD_OPTIONS >"$WORK/printed"
         read -r wall user system peak_kib <"$WORK/time"
         cpu=$(awk -v u="$user" -v s="$system" 'BEGIN {printf "%.2f", u + s}')
         peak=$(awk -v k="$peak_kib" 'BEGIN {printf "%.0f", k / 1024}')
         printf '%-7s %-6s %8s %8s %9s\n' "$size" "$round" "$wall" "$cpu" "$peak"
         echo "$wall $cpu $peak" >>"$WORK/rounds-$size"
     done
+    # Where the last round's time went, as `pledge build` summarises it.
+    printf '%-7s stages %s\n' "$size" "$(tail -n 1 "$WORK/printed")"
     html=$(find "$OUT/public" -name '*.html' | wc -l)
     /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" \
         "$PLEDGE" build --root "$site" --output-dir "$OUT/public" $BUILD_OPTIONS >/dev/null
