@@ -140,8 +140,10 @@ impl BuildError {
 }
 
 impl From<Problems> for BuildError {
+    /// The build has failed: reading the offending lines for the report costs nothing that
+    /// matters now.
     fn from(problems: Problems) -> Self {
-        Self::Content(problems)
+        Self::Content(problems.with_excerpts())
     }
 }
 

@@ -240,6 +240,12 @@ fn every_content_problem_is_reported_at_once_with_file_and_line() {
         assert!(text.contains(line), "expected {line:?} in:\n{text}");
     }
     assert_eq!(problems.0.len(), 5, "{text}");
+    // Under each message, the offending text itself.
+    assert!(
+        text.contains("points to no content file\n        6 | A [broken link](@/missing.md) on line 6.\n"),
+        "{text}"
+    );
+    assert!(text.contains("`extra`\n        3 | dat = 2024-01-01\n"), "{text}");
 }
 
 #[test]
