@@ -66,7 +66,7 @@ pub struct SiteConfig {
     #[serde(default)]
     pub slugify: SlugifyConfig,
     #[serde(default)]
-    pub search: toml::Table,
+    pub search: SearchConfig,
     /// UI strings of the default language, for `trans()`.
     #[serde(default)]
     pub translations: BTreeMap<String, String>,
@@ -96,7 +96,7 @@ pub struct LanguageConfig {
     #[serde(default)]
     pub build_search_index: Option<bool>,
     #[serde(default)]
-    pub search: Option<toml::Table>,
+    pub search: Option<SearchConfig>,
     #[serde(default)]
     pub translations: BTreeMap<String, String>,
 }
@@ -177,6 +177,45 @@ pub struct MarkdownConfig {
     pub highlight_themes_css: Option<toml::Value>,
     #[serde(default)]
     pub extra_syntaxes_and_themes: Option<Vec<String>>,
+}
+
+/// `[search]`: what the search index holds, with Zola's defaults (title and body).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    pub include_title: bool,
+    pub include_description: bool,
+    pub include_date: bool,
+    pub include_path: bool,
+    pub include_content: bool,
+    /// Characters of body text kept per document.
+    pub truncate_content_length: Option<usize>,
+    pub index_format: IndexFormat,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            include_title: true,
+            include_description: false,
+            include_date: false,
+            include_path: false,
+            include_content: true,
+            truncate_content_length: None,
+            index_format: IndexFormat::default(),
+        }
+    }
+}
+
+/// `[search] index_format`: which library reads the index, as a script or as JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexFormat {
+    #[default]
+    ElasticlunrJavascript,
+    ElasticlunrJson,
+    FuseJavascript,
+    FuseJson,
 }
 
 /// `[link_checker]`: used by `pledge check --external-links`.

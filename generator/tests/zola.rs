@@ -224,3 +224,31 @@ fn feeds_list_the_newest_dated_pages_per_language_and_term() {
     assert_eq!(feed_titles(&read("tags/tag-0/atom.xml"), "entry"), ["Post 4", "Post 2"]);
     assert!(!exists("authors/ann/atom.xml"), "authors has no feed = true");
 }
+
+/// The documents of `search_index.{lang}.js`, by permalink.
+fn search_documents(lang: &str) -> serde_json::Map<String, serde_json::Value> {
+    let script = read(&format!("search_index.{lang}.js"));
+    let json = script.strip_prefix("window.searchIndex = ").unwrap_or_else(|| panic!("not a script: {script}"));
+    let index: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(index["fields"], serde_json::json!(["title", "description", "body"]), "[search] picks the fields");
+    index["documentStore"]["docs"].as_object().unwrap().clone()
+}
+
+#[test]
+fn the_search_index_holds_each_languages_pages_and_sections() {
+    // Rows: build_search_index, [search], in_search_index.
+    let english = search_documents("en");
+    let post = &english["https://example.org/blog/post-3/"];
+    assert_eq!(post["title"], "Post 3");
+    assert_eq!(post["description"], "Number *3*");
+    let body = post["body"].as_str().unwrap();
+    assert!(body.starts_with("First paragraph of post 3.\nDetails of 3\n"), "tags dropped, lines kept: {body}");
+    assert!(!body.contains('<'), "{body}");
+    assert!(english.contains_key("https://example.org/blog/"), "sections are documents too");
+    assert!(!english.contains_key("https://example.org/blog/undated/"), "in_search_index = false");
+    assert!(!english.keys().any(|url| url.contains("/fr/")), "{:?}", english.keys());
+    let french = search_documents("fr");
+    assert!(french.keys().all(|url| url.starts_with("https://example.org/fr/")), "{:?}", french.keys());
+    assert_eq!(french["https://example.org/fr/docs/"]["body"], "Les docs.");
+    assert!(english.values().all(|doc| doc["body"].as_str().unwrap().chars().count() <= 200));
+}

@@ -7,6 +7,7 @@ mod bodies;
 mod feeds;
 mod functions;
 pub(crate) mod markdown;
+mod search;
 pub(crate) mod shortcodes;
 mod usage;
 mod views;
@@ -126,6 +127,8 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
     if !problems.is_empty() {
         return Err(Problems::sorted(problems));
     }
+    let search_indexes =
+        search::indexes(&site, &page_bodies, &section_bodies).map_err(|p| Problems::sorted(vec![p]))?;
     let views = Arc::new(Views::new(&site, &page_bodies, &section_bodies));
     drop((page_bodies, section_bodies));
 
@@ -163,6 +166,7 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
     if !problems.is_empty() {
         return Err(Problems::sorted(problems));
     }
+    files.extend(search_indexes.into_iter().map(|(path, index)| (path, OutputFile::Bytes(index))));
     for file in site.static_files.iter().chain(&site.assets) {
         files.entry(file.output.clone()).or_insert_with(|| OutputFile::Copy(file.source.clone()));
     }
