@@ -48,6 +48,9 @@ fn site_templates_and_static_files_override_the_themes() {
     result.unwrap();
 
     assert!(read(out.path(), "index.html").contains("site index: Home"));
+    // theme.toml's [extra] under the site's: the site's keys win, shared tables merge.
+    let extra = "<p class=\"extra\">teal, from the site, @plain@example.org, fixture</p>";
+    assert!(read(out.path(), "index.html").contains(extra), "{}", read(out.path(), "index.html"));
     assert_eq!(read(out.path(), "shared.txt"), "from the site\n");
     assert_eq!(read(out.path(), "theme.css"), "body { color: black }\n");
 }

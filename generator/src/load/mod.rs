@@ -60,7 +60,7 @@ pub struct StaticFile {
 }
 
 pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
-    let (config, campaigns) = SiteConfig::load(&paths.config)?;
+    let (mut config, campaigns) = SiteConfig::load(&paths.config)?;
     let mut problems = Vec::new();
     let ignored = globs(&config.ignored_content, &paths.config)?;
     let (content, assets) = load_content(paths, &config, &ignored, &mut problems)?;
@@ -74,6 +74,9 @@ pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
             dir.display()
         )));
     }
+    if let Some(dir) = &theme_dir {
+        add_theme_extra(&mut config.extra, &dir.join("theme.toml"))?;
+    }
     let template_dirs: Vec<PathBuf> =
         theme_dir.iter().map(|d| d.join("templates")).chain([paths.templates.clone()]).collect();
     let templates = load_templates(&template_dirs, &mut problems)?;
@@ -83,6 +86,36 @@ pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
     let mut static_files = load_static(&static_dirs)?;
     static_files.retain(|file| !ignored_static.is_match(&file.output));
     Ok(LoadedSite { paths: paths.clone(), config, campaigns, content, templates, static_files, assets, problems })
+}
+
+/// The theme's `[extra]` under the site's, as Zola merges them: what the site sets wins, tables
+/// the two share are merged key by key, and a theme without `theme.toml` adds nothing.
+fn add_theme_extra(extra: &mut toml::Table, theme_file: &Path) -> Result<(), BuildError> {
+    let text = match std::fs::read_to_string(theme_file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(BuildError::io(theme_file, e)),
+    };
+    let mut theme: toml::Table =
+        toml::from_str(&text).map_err(|e| BuildError::Config(format!("{}: {e}", theme_file.display())))?;
+    if let Some(toml::Value::Table(theme_extra)) = theme.remove("extra") {
+        merge_under(extra, theme_extra);
+    }
+    Ok(())
+}
+
+fn merge_under(site: &mut toml::Table, theme: toml::Table) {
+    for (key, theme_value) in theme {
+        match (site.get_mut(&key), theme_value) {
+            (None, value) => {
+                site.insert(key, value);
+            }
+            (Some(toml::Value::Table(site_table)), toml::Value::Table(theme_table)) => {
+                merge_under(site_table, theme_table)
+            }
+            (Some(_), _) => {}
+        }
+    }
 }
 
 /// `ignored_content` / `ignored_static` patterns, matched against paths inside their folder.
