@@ -164,11 +164,11 @@ pub struct MarkdownConfig {
     pub github_alerts: bool,
     #[serde(default)]
     pub insert_anchor_links: Option<String>,
-    /// Accepted so Zola sites build; highlighting itself is not implemented (see the feature
-    /// table in `generator/README.md`).
+    /// Zola 0.22's code highlighting: the table present (it must name a theme) turns it on.
     #[serde(default)]
-    pub highlighting: Option<toml::Table>,
-    /// Zola before 0.22 kept highlighting keys here; accepted and ignored likewise.
+    pub highlighting: Option<HighlightingConfig>,
+    /// Zola before 0.22 kept highlighting keys here (syntect's); accepted so older sites
+    /// still build, and ignored: only `[markdown.highlighting]` turns highlighting on.
     #[serde(default)]
     pub highlight_code: Option<bool>,
     #[serde(default)]
@@ -177,6 +177,113 @@ pub struct MarkdownConfig {
     pub highlight_themes_css: Option<toml::Value>,
     #[serde(default)]
     pub extra_syntaxes_and_themes: Option<Vec<String>>,
+}
+
+/// `[markdown.highlighting]` as Zola 0.22 reads it. Read through [`HighlightingTable`] so a
+/// table naming no theme fails when the config loads, as Zola's does, and written back the same
+/// shape so templates can test `config.markdown.highlighting.style` as they do under Zola.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "HighlightingTable", into = "HighlightingTable")]
+pub struct HighlightingConfig {
+    pub themes: HighlightThemes,
+    pub style: HighlightStyle,
+    /// An unknown fence language is an error rather than plain text.
+    pub error_on_missing_language: bool,
+    /// TextMate grammar (`.json`) files, relative to the site's root.
+    pub extra_grammars: Vec<String>,
+    /// TextMate theme (`.json`) files, relative to the site's root.
+    pub extra_themes: Vec<String>,
+    /// Which element gets `data-lang` and the fence's `key=value` pairs (`name=`).
+    pub data_attr_position: DataAttrPosition,
+}
+
+/// One theme, or a light and a dark one chosen by the reader's colour scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HighlightThemes {
+    Single(String),
+    Dual { light: String, dark: String },
+}
+
+/// Colours as `style` attributes, or as classes with a stylesheet per theme (what a page
+/// whose CSP refuses inline styles needs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HighlightStyle {
+    #[default]
+    Inline,
+    Class,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataAttrPosition {
+    Pre,
+    #[default]
+    Code,
+    Both,
+    None,
+}
+
+/// `[markdown.highlighting]` key by key, as written in `zola.toml`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HighlightingTable {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub light_theme: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dark_theme: Option<String>,
+    #[serde(default)]
+    pub style: HighlightStyle,
+    #[serde(default)]
+    pub error_on_missing_language: bool,
+    #[serde(default)]
+    pub extra_grammars: Vec<String>,
+    #[serde(default)]
+    pub extra_themes: Vec<String>,
+    #[serde(default)]
+    pub data_attr_position: DataAttrPosition,
+}
+
+impl TryFrom<HighlightingTable> for HighlightingConfig {
+    type Error = String;
+
+    fn try_from(table: HighlightingTable) -> Result<Self, String> {
+        // Zola tries `theme` first, so with both forms set `theme` wins there too.
+        let themes = match (table.theme, table.light_theme, table.dark_theme) {
+            (Some(theme), _, _) => HighlightThemes::Single(theme),
+            (None, Some(light), Some(dark)) => HighlightThemes::Dual { light, dark },
+            _ => return Err("[markdown.highlighting] needs `theme`, or both `light_theme` and `dark_theme`".into()),
+        };
+        Ok(Self {
+            themes,
+            style: table.style,
+            error_on_missing_language: table.error_on_missing_language,
+            extra_grammars: table.extra_grammars,
+            extra_themes: table.extra_themes,
+            data_attr_position: table.data_attr_position,
+        })
+    }
+}
+
+impl From<HighlightingConfig> for HighlightingTable {
+    fn from(config: HighlightingConfig) -> Self {
+        let (theme, light_theme, dark_theme) = match config.themes {
+            HighlightThemes::Single(theme) => (Some(theme), None, None),
+            HighlightThemes::Dual { light, dark } => (None, Some(light), Some(dark)),
+        };
+        Self {
+            theme,
+            light_theme,
+            dark_theme,
+            style: config.style,
+            error_on_missing_language: config.error_on_missing_language,
+            extra_grammars: config.extra_grammars,
+            extra_themes: config.extra_themes,
+            data_attr_position: config.data_attr_position,
+        }
+    }
 }
 
 /// `[search]`: what the search index holds, with Zola's defaults (title and body).

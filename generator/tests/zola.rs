@@ -252,3 +252,34 @@ fn the_search_index_holds_each_languages_pages_and_sections() {
     assert_eq!(french["https://example.org/fr/docs/"]["body"], "Les docs.");
     assert!(english.values().all(|doc| doc["body"].as_str().unwrap().chars().count() <= 200));
 }
+
+#[test]
+fn code_blocks_are_highlighted_with_classes_when_the_config_asks() {
+    // Row: syntax highlighting (`[markdown.highlighting]`, `style = "class"`).
+    let page = read("blog/undated/index.html");
+    let block = &page[page.find("<pre").unwrap()..page.find("</pre>").unwrap()];
+    assert!(block.starts_with(r#"<pre class="giallo z-code" ><code data-lang="rust">"#), "{block}");
+    assert!(!block.contains("style="), "the pages' CSP refuses style attributes: {block}");
+    assert!(
+        block.contains(r#"<span class="giallo-l z-hl"><span aria-hidden="true" class="giallo-ln">2</span>"#),
+        "{block}"
+    );
+    assert!(block.contains(">fn</span>") && block.contains("class=\"z-"), "{block}");
+    // The sheet those classes need is written at the site's root, with the theme's colours.
+    let sheet = read("giallo.css");
+    let keyword = block.split("class=\"").skip(1).map(|rest| &rest[..rest.find('"').unwrap()]);
+    let classes: Vec<&str> = keyword.filter(|class| class.starts_with("z-") && *class != "z-code").collect();
+    assert!(classes.iter().any(|class| sheet.contains(&format!(".{class}"))), "{classes:?} in {sheet}");
+    assert!(sheet.contains('#'), "colours: {sheet}");
+}
+
+#[test]
+fn an_unknown_language_fails_the_build_when_error_on_missing_language_asks() {
+    let (_dir, paths) = broken_copy("content/blog/post-2.md", "\n```no-such-language\nx\n```\n");
+    let config = paths.config.clone();
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace("style = \"class\"", "style = \"class\"\nerror_on_missing_language = true"))
+        .unwrap();
+    let error = generator::build(&paths, &BuildOptions::default()).unwrap_err().to_string();
+    assert!(error.contains("post-2.md: a code block is in `no-such-language`"), "{error}");
+}

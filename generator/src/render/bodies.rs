@@ -3,10 +3,12 @@
 //! back. One call per page or section, run in parallel by the caller.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tera::{Context, Tera};
 
+use super::markdown::highlight::Highlighter;
 use super::markdown::{self, AnchorContext, AnchorLinks, AnchorSlugs, MarkdownSettings, SummaryCutoff};
 use super::shortcodes::{self, Shortcodes};
 use super::views::RenderedBody;
@@ -21,6 +23,7 @@ pub struct BodyRenderer<'a> {
     pub internal_links: &'a HashMap<String, String>,
     pub tera: &'a Tera,
     pub shortcodes: Shortcodes,
+    pub highlighter: Option<Arc<Highlighter>>,
 }
 
 impl BodyRenderer<'_> {
@@ -44,7 +47,7 @@ impl BodyRenderer<'_> {
             Some(expanded)
         };
         let markdown_text = expanded.as_ref().map_or(body.as_str(), |e| e.markdown.as_ref());
-        let settings = markdown_settings(self.config, anchor_links)
+        let settings = markdown_settings(self.config, anchor_links, self.highlighter.as_ref())
             .map_err(|message| Problem::in_file(&placement.file, message))?;
         let page = markdown::Page {
             internal_links: self.internal_links,
@@ -53,6 +56,13 @@ impl BodyRenderer<'_> {
         };
         let templates = SiteTemplates { tera: self.tera, lang: &placement.lang };
         let rendered = markdown::render(markdown_text, &page, &settings, &templates);
+        if let Some(language) = rendered.unknown_languages.first()
+            && self.highlighter.as_ref().is_some_and(|h| h.error_on_missing_language())
+        {
+            let message =
+                format!("a code block is in `{language}`, which no grammar highlights (error_on_missing_language)");
+            return Err(Problem::in_file(&placement.file, message));
+        }
         let restore = |html: String| match &expanded {
             Some(expanded) => expanded.restore(html),
             None => html,
@@ -86,8 +96,13 @@ impl BodyRenderer<'_> {
     }
 }
 
-/// The `[markdown]` settings with the section's `insert_anchor_links`, if it sets one.
-pub fn markdown_settings(config: &SiteConfig, anchor_links: Option<&str>) -> Result<MarkdownSettings, String> {
+/// The `[markdown]` settings with the section's `insert_anchor_links`, if it sets one, and the
+/// build's highlighter, if `[markdown.highlighting]` asks for one.
+pub fn markdown_settings(
+    config: &SiteConfig,
+    anchor_links: Option<&str>,
+    highlighter: Option<&Arc<Highlighter>>,
+) -> Result<MarkdownSettings, String> {
     let markdown = &config.markdown;
     let anchor_links = anchor_links.or(markdown.insert_anchor_links.as_deref()).unwrap_or("none");
     let insert_anchor_links = match anchor_links {
@@ -110,6 +125,7 @@ pub fn markdown_settings(config: &SiteConfig, anchor_links: Option<&str>) -> Res
         lazy_async_image: markdown.lazy_async_image,
         insert_anchor_links,
         slugify_anchors: config.slugify.anchors.into(),
+        highlighting: highlighter.cloned(),
     })
 }
 

@@ -9,6 +9,7 @@ use tera::{Function, Result as TeraResult, Value, to_value};
 use super::arguments::{optional, required};
 use super::bodies::markdown_settings;
 use super::markdown;
+use super::markdown::highlight::Highlighter;
 use super::views::{CampaignView, Views};
 use super::zola_functions::FileHashes;
 use crate::config::SiteConfig;
@@ -70,13 +71,15 @@ impl Function for GetUrl {
 pub struct MarkdownFilter {
     pub config: Arc<SiteConfig>,
     pub internal_links: Arc<HashMap<String, String>>,
+    pub highlighter: Option<Arc<Highlighter>>,
 }
 
 impl tera::Filter for MarkdownFilter {
     fn filter(&self, value: &Value, args: &HashMap<String, Value>) -> TeraResult<Value> {
         let text = value.as_str().ok_or_else(|| format!("markdown: expects a string, not {value}"))?;
         let inline: bool = optional(args, "markdown", "inline")?.unwrap_or(false);
-        let settings = markdown_settings(&self.config, None).map_err(|e| format!("markdown: {e}"))?;
+        let settings =
+            markdown_settings(&self.config, None, self.highlighter.as_ref()).map_err(|e| format!("markdown: {e}"))?;
         let page =
             markdown::Page { internal_links: &self.internal_links, base_url: &self.config.base_url, permalink: "" };
         let html = markdown::render(text, &page, &settings, &markdown::BuiltinTemplates).html;

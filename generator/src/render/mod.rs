@@ -79,13 +79,21 @@ enum Job {
     NotFound,
 }
 
-pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>) -> Result<RenderedSite, Problems> {
+pub fn render(mut site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>) -> Result<RenderedSite, Problems> {
     let config = Arc::new(site.config.clone());
     let internal_links = Arc::new(site.internal_links.clone());
 
+    let highlighter = match &config.markdown.highlighting {
+        Some(highlighting) => Some(
+            markdown::highlight::Highlighter::for_site(highlighting, site.paths.root())
+                .map_err(|message| Problems::sorted(vec![Problem::in_file(&site.paths.config, message)]))?,
+        ),
+        None => None,
+    };
+
     // Functions that need no rendered content come first, so shortcodes can call them too.
     let mut templates = site.templates.clone();
-    register_site_functions(&mut templates, &site, &config, &internal_links);
+    register_site_functions(&mut templates, &site, &config, &internal_links, &highlighter);
     let config_values: HashMap<String, Value> =
         config.all_languages().into_iter().map(|lang| (lang.to_string(), config.template_value(lang))).collect();
     let bodies = bodies::BodyRenderer {
@@ -94,6 +102,7 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
         internal_links: &internal_links,
         tera: &templates,
         shortcodes: shortcodes::Shortcodes::from_tera(&templates),
+        highlighter: highlighter.clone(),
     };
     let mut problems = Vec::new();
     let page_bodies: Vec<Result<RenderedBody, Problem>> = site
@@ -124,6 +133,12 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
             .collect()
     };
     let (page_bodies, section_bodies) = (keep(page_bodies), keep(section_bodies));
+    // Nothing reads the Markdown sources again: on a big site they are tens of megabytes the
+    // pages would otherwise render next to.
+    let placements = site.pages.iter_mut().map(|p| &mut p.placement);
+    for placement in placements.chain(site.sections.iter_mut().map(|s| &mut s.placement)) {
+        placement.body = String::new();
+    }
     if !problems.is_empty() {
         return Err(Problems::sorted(problems));
     }
@@ -167,6 +182,10 @@ pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>)
         return Err(Problems::sorted(problems));
     }
     files.extend(search_indexes.into_iter().map(|(path, index)| (path, OutputFile::Bytes(index))));
+    // `style = "class"` colours come from these sheets, at the site's root. (Zola writes them
+    // into the site's `static/`; a build here never writes into its sources.)
+    let sheets = highlighter.iter().flat_map(|highlighter| highlighter.stylesheets());
+    files.extend(sheets.map(|(name, css)| (name.to_owned(), OutputFile::Bytes(css.into_bytes()))));
     for file in site.static_files.iter().chain(&site.assets) {
         files.entry(file.output.clone()).or_insert_with(|| OutputFile::Copy(file.source.clone()));
     }
@@ -187,6 +206,7 @@ fn register_site_functions(
     site: &ResolvedSite,
     config: &Arc<SiteConfig>,
     internal_links: &Arc<HashMap<String, String>>,
+    highlighter: &Option<Arc<markdown::highlight::Highlighter>>,
 ) {
     let paths = &site.paths;
     let static_dirs: Vec<PathBuf> = std::iter::once(paths.static_files.clone())
@@ -204,7 +224,11 @@ fn register_site_functions(
     templates.register_function("trans", functions::Trans { config: config.clone() });
     templates.register_filter(
         "markdown",
-        functions::MarkdownFilter { config: config.clone(), internal_links: internal_links.clone() },
+        functions::MarkdownFilter {
+            config: config.clone(),
+            internal_links: internal_links.clone(),
+            highlighter: highlighter.clone(),
+        },
     );
     templates.register_filter("num_format", functions::NumFormat);
     templates.register_filter("digits", functions::Digits);

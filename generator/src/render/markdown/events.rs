@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 
-use pulldown_cmark::{Alignment, CowStr, Event, HeadingLevel, Tag, TagEnd};
+use pulldown_cmark::{Alignment, CodeBlockKind, CowStr, Event, HeadingLevel, Tag, TagEnd};
 
 use super::footnotes::BottomFootnotes;
 use super::headings::{AnchorContext, AnchorIds, FlatHeading, HeadingText, opening_tag};
@@ -19,6 +19,7 @@ use super::{AnchorLinks, MarkdownSettings, Page, Templates, links};
 pub(super) struct Found {
     pub headings: Vec<FlatHeading>,
     pub summary: Option<SummaryCut>,
+    pub unknown_languages: Vec<String>,
 }
 
 /// Events held back until their construct is complete.
@@ -38,6 +39,11 @@ enum Capture<'a> {
     Footnote {
         label: CowStr<'a>,
         events: Vec<Event<'a>>,
+    },
+    /// A fenced block to highlight: giallo needs its whole text at once.
+    Code {
+        info: CowStr<'a>,
+        text: String,
     },
 }
 
@@ -66,6 +72,7 @@ pub(super) struct Stream<'a, 'p> {
     headings: Vec<FlatHeading>,
     footnotes: Option<BottomFootnotes<'a>>,
     summary: Option<SummaryCut>,
+    unknown_languages: Vec<String>,
     finished_input: bool,
 }
 
@@ -96,12 +103,13 @@ impl<'a, 'p> Stream<'a, 'p> {
             headings: Vec::new(),
             footnotes: settings.bottom_footnotes.then(BottomFootnotes::default),
             summary: None,
+            unknown_languages: Vec::new(),
             finished_input: false,
         }
     }
 
     pub fn finish(self) -> Found {
-        Found { headings: self.headings, summary: self.summary }
+        Found { headings: self.headings, summary: self.summary, unknown_languages: self.unknown_languages }
     }
 
     /// Sends an event on: into the innermost capture, else to the writer.
@@ -117,6 +125,11 @@ impl<'a, 'p> Stream<'a, 'p> {
                 }
             }
             Some(Capture::Footnote { events, .. }) => events.push(event),
+            Some(Capture::Code { text, .. }) => {
+                if let Event::Text(chunk) = &event {
+                    text.push_str(chunk);
+                }
+            }
             None => self.output.push_back(event),
         }
     }
@@ -209,6 +222,14 @@ impl<'a, 'p> Stream<'a, 'p> {
                     self.footnotes.as_mut().expect("checked by the guard").define(label, events);
                 }
             }
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)))
+                if self.settings.highlighting.as_ref().is_some_and(|h| h.handles(&info)) =>
+            {
+                self.captures.push(Capture::Code { info, text: String::new() });
+            }
+            Event::End(TagEnd::CodeBlock) if matches!(self.captures.last(), Some(Capture::Code { .. })) => {
+                self.end_code_block();
+            }
             Event::Html(text) => self.markup(text, false, written_directly),
             Event::InlineHtml(text) => self.markup(text, true, written_directly),
             Event::Start(tag) => {
@@ -263,6 +284,24 @@ impl<'a, 'p> Stream<'a, 'p> {
         }
         self.emit(Event::End(TagEnd::Heading(level)));
         self.headings.push(FlatHeading { level: level_number, id, title: text.text });
+    }
+
+    /// One `Html` event for the whole highlighted block, so nothing inside it is tracked as open.
+    fn end_code_block(&mut self) {
+        let Some(Capture::Code { info, text }) = self.captures.pop() else { return };
+        let highlighter = self.settings.highlighting.as_ref().expect("captured only when highlighting");
+        match highlighter.highlight(&info, &text) {
+            Some(highlighted) => {
+                self.unknown_languages.extend(highlighted.unknown_language);
+                // The newline CommonMark's writer puts after a block.
+                self.emit(Event::Html(format!("{}\n", highlighted.html).into()));
+            }
+            None => {
+                self.emit(Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))));
+                self.emit(Event::Text(text.into()));
+                self.emit(Event::End(TagEnd::CodeBlock));
+            }
+        }
     }
 
     fn track_open(&mut self, written_directly: bool, end: TagEnd) {

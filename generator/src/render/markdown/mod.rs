@@ -7,12 +7,14 @@ mod emoji;
 mod events;
 mod footnotes;
 mod headings;
+pub mod highlight;
 mod links;
 mod reading;
 mod summary;
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use pulldown_cmark::{Options, Parser, html};
 use serde::Deserialize;
@@ -47,6 +49,9 @@ pub struct MarkdownSettings {
     pub lazy_async_image: bool,
     pub insert_anchor_links: AnchorLinks,
     pub slugify_anchors: AnchorSlugs,
+    /// `[markdown.highlighting]`: fenced blocks that name a language are highlighted; `None`
+    /// (no table) leaves every block as CommonMark writes it.
+    pub highlighting: Option<Arc<highlight::Highlighter>>,
 }
 
 impl MarkdownSettings {
@@ -125,6 +130,10 @@ pub struct Rendered {
     pub word_count: usize,
     /// Minutes at 200 words a minute, rounded up.
     pub reading_time: usize,
+    /// Fence languages no grammar knows, in order; their blocks were highlighted as plain
+    /// text. Zola fails the build on them under `error_on_missing_language`; that is the
+    /// caller's to do, since rendering itself cannot fail.
+    pub unknown_languages: Vec<String>,
 }
 
 /// What a body links to and where it will live.
@@ -152,6 +161,7 @@ pub fn render(body: &str, page: &Page<'_>, settings: &MarkdownSettings, template
         toc: headings::nest(found.headings, page.permalink),
         word_count,
         reading_time: reading::reading_time(word_count),
+        unknown_languages: found.unknown_languages,
     }
 }
 

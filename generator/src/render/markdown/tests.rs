@@ -267,3 +267,133 @@ fn emoji_names_become_emoji_in_text_but_not_in_code() {
     assert!(html.contains("<pre><code>:heart:\n</code></pre>"), "{html}");
     assert!(render_default(body).html.contains("Thanks :heart:"), "off by default");
 }
+
+/// Settings with a `[markdown.highlighting]` table, read as `zola.toml` would be.
+fn highlighting(table: &str) -> MarkdownSettings {
+    let config: crate::config::HighlightingConfig = toml::from_str(table).expect("a valid table");
+    let highlighter = highlight::Highlighter::for_site(&config, std::path::Path::new(".")).expect("known themes");
+    MarkdownSettings { highlighting: Some(highlighter), ..Default::default() }
+}
+
+#[test]
+fn a_rust_block_gets_the_themes_colours_inline() {
+    let settings = highlighting(r#"theme = "github-dark""#);
+    let html = render_with("```rust\nfn main() {}\n```\n\nAfter.\n", &settings).html;
+    // github-dark's background and foreground on the block, its keyword red on `fn`.
+    assert!(html.starts_with(r#"<pre class="giallo" style="color: #E1E4E8; background-color: #24292E;""#), "{html}");
+    assert!(html.contains(r#"<code data-lang="rust">"#), "{html}");
+    assert!(html.contains(r#"<span style="color: #F97583;">fn</span>"#), "{html}");
+    assert!(html.ends_with("</code></pre>\n<p>After.</p>\n"), "{html}");
+}
+
+#[test]
+fn hl_lines_marks_only_the_lines_named() {
+    let settings = highlighting(r#"theme = "github-dark""#);
+    let html = render_with("```rust,hl_lines=2\nlet a = 1;\nlet b = 2;\nlet c = 3;\n```\n", &settings).html;
+    let lines: Vec<&str> = html.split(r#"<span class="giallo-l""#).skip(1).collect();
+    assert_eq!(lines.len(), 3, "{html}");
+    assert!(lines[1].starts_with(r#" style="background-color: #2B3036;">"#), "{html}");
+    assert!(lines[0].starts_with('>') && lines[2].starts_with('>'), "{html}");
+}
+
+#[test]
+fn linenos_numbers_lines_from_linenostart_and_hide_lines_drops_lines() {
+    let settings = highlighting(r#"theme = "github-dark""#);
+    let body = "```rust, linenos, linenostart=9, hide_lines=2\nlet a = 1;\nlet secret = 2;\nlet c = 3;\n```\n";
+    let html = render_with(body, &settings).html;
+    let numbers: Vec<&str> = html
+        .split(r#"class="giallo-ln""#)
+        .skip(1)
+        .map(|rest| rest.split('>').nth(1).and_then(|n| n.split('<').next()).unwrap_or_default())
+        .collect();
+    // Padded to one width; the hidden line keeps its number, so the third line is still 11.
+    assert_eq!(numbers, [" 9", "11"], "{html}");
+    assert!(!html.contains("secret"), "{html}");
+}
+
+#[test]
+fn an_unknown_language_renders_its_escaped_text_as_plain_and_is_reported() {
+    let settings = highlighting(r#"theme = "github-dark""#);
+    let rendered = render_with("```nosuchlang\n<b>&</b>\n```\n", &settings);
+    assert!(rendered.html.contains(r#"<code data-lang="plain">"#), "{}", rendered.html);
+    assert!(rendered.html.contains("&lt;b&gt;&amp;&lt;/b&gt;"), "{}", rendered.html);
+    assert!(!rendered.html.contains("<b>"), "{}", rendered.html);
+    assert_eq!(rendered.unknown_languages, ["nosuchlang"]);
+    assert!(render_with("```rust\nlet a = 1;\n```\n", &settings).unknown_languages.is_empty());
+}
+
+#[test]
+fn blocks_without_a_language_or_without_highlighting_render_as_before() {
+    let settings = highlighting(r#"theme = "github-dark""#);
+    for body in ["```\nlet a = <1>;\n```\n", "    indented <code>\n", "```linenos\nx\n```\n", "~~~\ntilde\n~~~\n"] {
+        assert_eq!(render_with(body, &settings), render_default(body), "{body}");
+    }
+    assert_eq!(
+        render_default("```rust\nfn main() {}\n```\n").html,
+        "<pre><code class=\"language-rust\">fn main() {}\n</code></pre>\n"
+    );
+}
+
+#[test]
+fn class_style_writes_no_style_attribute_and_a_stylesheet_with_the_colours() {
+    let settings = highlighting("theme = \"github-dark\"\nstyle = \"class\"");
+    let html = render_with("```rust,linenos,hl_lines=1\nfn main() {}\n```\n", &settings).html;
+    assert!(!html.contains("style="), "a CSP without 'unsafe-inline' refuses these: {html}");
+    assert!(html.starts_with(r#"<pre class="giallo z-code" >"#), "{html}");
+    assert!(html.contains(r#"<span class="giallo-l z-hl">"#), "{html}");
+    let keyword =
+        html.split(">fn</span>").next().and_then(|before| before.rsplit("class=\"").next()).unwrap_or_default();
+    let keyword_class = keyword.trim_end_matches('"');
+    assert!(keyword_class.starts_with("z-"), "{html}");
+    let sheets = settings.highlighting.as_ref().map(|h| h.stylesheets()).unwrap_or_default();
+    assert_eq!(sheets.iter().map(|(name, _)| *name).collect::<Vec<_>>(), ["giallo.css"]);
+    let css = &sheets[0].1;
+    assert!(css.contains(".z-code {\n  color: #E1E4E8;\n  background-color: #24292E;\n}"), "{css}");
+    assert!(css.contains(&format!(".{keyword_class} {{ color: #F97583; }}")), "{keyword_class} in {css}");
+}
+
+#[test]
+fn two_themes_follow_the_colour_scheme_inline_or_as_two_stylesheets() {
+    let inline = highlighting("light_theme = \"github-light\"\ndark_theme = \"github-dark\"");
+    let html = render_with("```rust\nfn main() {}\n```\n", &inline).html;
+    assert!(html.contains("color: light-dark(#D73A49, #F97583);"), "{html}");
+    assert!(inline.highlighting.as_ref().is_some_and(|h| h.stylesheets().is_empty()));
+
+    let classes = highlighting("light_theme = \"github-light\"\ndark_theme = \"github-dark\"\nstyle = \"class\"");
+    let html = render_with("```rust\nfn main() {}\n```\n", &classes).html;
+    assert!(html.contains("z-l-code z-d-code") && !html.contains("style="), "{html}");
+    let sheets = classes.highlighting.as_ref().map(|h| h.stylesheets()).unwrap_or_default();
+    assert_eq!(sheets.iter().map(|(name, _)| *name).collect::<Vec<_>>(), ["giallo-light.css", "giallo-dark.css"]);
+    assert!(sheets[0].1.contains(".z-l-code {\n  color: #24292E;"), "{}", sheets[0].1);
+    assert!(sheets[1].1.contains(".z-d-code {\n  color: #E1E4E8;"), "{}", sheets[1].1);
+}
+
+#[test]
+fn a_fence_name_becomes_an_escaped_data_attribute_where_asked() {
+    let settings = highlighting(r#"theme = "github-dark""#);
+    let html = render_with("```rust,name=a\"><script>.rs\nfn main() {}\n```\n", &settings).html;
+    assert!(html.contains(r#"<code data-lang="rust" data-name="a&quot;&gt;&lt;script&gt;.rs">"#), "{html}");
+    let on_pre = highlighting("theme = \"github-dark\"\ndata_attr_position = \"pre\"");
+    let html = render_with("```rust,name=main.rs\nfn main() {}\n```\n", &on_pre).html;
+    assert!(html.contains(r#"data-lang="rust" data-name="main.rs"><code >"#), "{html}");
+}
+
+#[test]
+fn highlighting_tables_need_a_known_theme_and_only_zolas_keys() {
+    use crate::config::{HighlightThemes, HighlightingConfig};
+    let read = |table: &str| toml::from_str::<HighlightingConfig>(table).map_err(|e| e.to_string());
+    assert!(read("style = \"class\"").unwrap_err().contains("needs `theme`"));
+    assert!(read("light_theme = \"github-light\"").unwrap_err().contains("needs `theme`"));
+    assert!(read("theme = \"github-dark\"\nlinenos = true").unwrap_err().contains("unknown field"));
+    assert!(read("theme = \"github-dark\"\nstyle = \"css\"").is_err());
+    let both = read("theme = \"nord\"\nlight_theme = \"github-light\"\ndark_theme = \"github-dark\"").unwrap();
+    assert_eq!(both.themes, HighlightThemes::Single("nord".into()), "`theme` wins, as in Zola");
+    let unknown = read("theme = \"no-such-theme\"").unwrap();
+    let error = highlight::Highlighter::for_site(&unknown, std::path::Path::new(".")).unwrap_err();
+    assert!(error.contains("theme `no-such-theme` does not exist"), "{error}");
+    // Templates read it back in Zola's shape.
+    let value = serde_json::to_value(read("theme = \"nord\"\nstyle = \"class\"").unwrap()).unwrap();
+    assert_eq!(value["theme"], "nord");
+    assert_eq!(value["style"], "class");
+    assert!(value.get("light_theme").is_none());
+}
