@@ -623,6 +623,10 @@ impl<'a> Renderer<'a> {
         } else {
             return Err(Problem::in_file(file, format!("template {template} does not exist")));
         };
+        // Every page is held until the write stage, and a rendered String's buffer grew by
+        // doubling: handing back the spare capacity keeps a big site's peak memory down.
+        let mut html = html;
+        html.shrink_to_fit();
         Ok(Some((output_file(path), OutputFile::Bytes(html.into_bytes()))))
     }
 
