@@ -1,5 +1,5 @@
-//! Stage 3½, optimise: what a CDN should serve. Pages and style sheets are minified (scripts: see
-//! `minify`) and assets get
+//! Stage 3½, optimise: what a CDN should serve. Pages, style sheets and scripts are minified
+//! (see `minify`) and assets get
 //! content-hashed names (`site.css` → `site.1a2b3c4d5e6f7a8b.css`) with every reference from the
 //! pages and style sheets rewritten to them, so a CDN and a browser may keep them forever.
 //! The unhashed files stay too, with the short asset TTL, for whatever the rewriting cannot see
@@ -30,6 +30,10 @@ pub fn optimize(mut site: RenderedSite, base_url: &str, options: Optimize) -> Re
         return Ok(site);
     }
     read_style_sheets(&mut site)?;
+    if options.minify {
+        // Before hashing, so a script's name is the hash of what is served.
+        minify_scripts(&mut site)?;
+    }
 
     // Style sheets name images and fonts, and pages name all three: each kind is hashed after
     // the references inside it are rewritten, so a changed image gives its sheet a new name too.
@@ -81,6 +85,23 @@ fn read_style_sheets(site: &mut RenderedSite) -> Result<(), BuildError> {
         if let OutputFile::Copy(source) = file {
             *file = OutputFile::Bytes(fs::read(&*source).map_err(|e| BuildError::io(source, e))?);
         }
+        Ok(())
+    })
+}
+
+/// Scripts are read and minified; one oxc cannot parse is served as written, and said so.
+fn minify_scripts(site: &mut RenderedSite) -> Result<(), BuildError> {
+    let is_script = |path: &str| path.ends_with(".js") || path.ends_with(".mjs");
+    site.files.par_iter_mut().filter(|(path, _)| is_script(path)).try_for_each(|(path, file)| {
+        let source = match file {
+            OutputFile::Copy(source) => fs::read(&*source).map_err(|e| BuildError::io(source, e))?,
+            OutputFile::Bytes(bytes) => std::mem::take(bytes),
+        };
+        let minified = std::str::from_utf8(&source).ok().and_then(|text| minify::script(text, path.ends_with(".mjs")));
+        if minified.is_none() {
+            tracing::warn!(%path, "script left as written: it does not parse as JavaScript");
+        }
+        *file = OutputFile::Bytes(minified.map_or(source, String::into_bytes));
         Ok(())
     })
 }
