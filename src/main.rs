@@ -1,6 +1,7 @@
 //! The `pledge` command: parses arguments, sets up logging, and hands each subcommand to the
 //! `generator` or `api` library. The only place where the two are wired together.
 
+mod link_check;
 mod live_check;
 mod serve;
 mod telemetry;
@@ -68,6 +69,10 @@ enum Command {
     Check {
         #[arg(long, default_value = ".")]
         root: PathBuf,
+        /// Also request every link to another site (`[link_checker] skip_prefixes` are not;
+        /// `external_level = "warn"` reports broken ones without failing).
+        #[arg(long, conflicts_with = "live")]
+        external_links: bool,
         /// The deployed site's URL: checks its home page, the API's readiness and every
         /// campaign's totals instead of the sources; exits non-zero with the reason.
         #[arg(long)]
@@ -76,7 +81,7 @@ enum Command {
         #[arg(long, requires = "live")]
         api: Option<url::Url>,
         /// How long each request may take.
-        #[arg(long, default_value_t = 10, requires = "live")]
+        #[arg(long, default_value_t = 10)]
         timeout_seconds: u64,
     },
     /// Back the database up while the API runs (SQLite or PostgreSQL), keeping the newest N.
@@ -205,10 +210,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             let api = api.unwrap_or_else(|| site.clone());
             runtime()?.block_on(live_check::check(&site, &api, std::time::Duration::from_secs(timeout_seconds)))
         }
-        Command::Check { root, live: None, .. } => {
+        Command::Check { root, live: None, external_links, timeout_seconds, .. } => {
             let paths = SitePaths::detect(&root);
-            let (_, report) = generator::render_site(&paths, &BuildOptions::default())?;
+            let (site, report) = generator::render_site(&paths, &BuildOptions::default())?;
             println!("No problems: {} pages, {} sections", report.pages, report.sections);
+            if external_links {
+                check_external_links(&paths, &site, std::time::Duration::from_secs(timeout_seconds))?;
+            }
             Ok(())
         }
         Command::Deploy { root, output_dir, to, keep, prune, rollback } => {
@@ -254,6 +262,35 @@ fn run(command: Command) -> anyhow::Result<()> {
             println!("Migrations applied.");
             Ok(())
         }),
+    }
+}
+
+/// Requests every external link of the rendered site; broken ones fail the check unless
+/// `[link_checker] external_level = "warn"`.
+fn check_external_links(
+    paths: &SitePaths,
+    site: &generator::render::RenderedSite,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    let (config, _) = generator::config::SiteConfig::load(&paths.config)?;
+    let checker = &config.link_checker;
+    let links = generator::check::external_links(site, &config.base_url, &checker.skip_prefixes);
+    let checked = links.len();
+    let broken = runtime()?.block_on(link_check::check(links, timeout))?;
+    if broken.is_empty() {
+        println!("All {checked} external links answer");
+        return Ok(());
+    }
+    for link in &broken {
+        let pages: Vec<&str> = link.pages.iter().map(String::as_str).collect();
+        eprintln!("{}: {} (on {})", link.url, link.reason, pages.join(", "));
+    }
+    let summary = format!("{} of {checked} external links are broken", broken.len());
+    if checker.external_level.as_deref() == Some("warn") {
+        eprintln!("warning: {summary}");
+        Ok(())
+    } else {
+        anyhow::bail!(summary)
     }
 }
 

@@ -126,3 +126,78 @@ fn check_reports_every_problem_with_its_line_and_writes_nothing() {
     assert!(printed.starts_with("No problems: "), "{printed}");
     assert!(!site.path().join("site/public").exists(), "check writes no output");
 }
+
+/// A server that answers `/ok` with 200 and anything else with 404, HEAD or GET, until dropped.
+fn link_target() -> (u16, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request_line = String::new();
+            if BufReader::new(&stream).read_line(&mut request_line).is_err() {
+                continue;
+            }
+            if request_line.contains("/stop ") {
+                return;
+            }
+            let status = if request_line.contains(" /ok ") { "200 OK" } else { "404 Not Found" };
+            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, server)
+}
+
+/// A one-page Zola site whose page links to `links`, with `link_checker` settings.
+fn site_linking_to(links: &[String], link_checker: &str) -> tempfile::TempDir {
+    let site = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = site.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("zola.toml", &format!("base_url = \"https://example.org\"\n[link_checker]\n{link_checker}\n"));
+    write("templates/index.html", "<a href=\"https://example.org/links/\">home</a>");
+    write("templates/page.html", "{{ page.content | safe }}");
+    write("content/_index.md", "+++\n+++\n");
+    let body: Vec<String> = links.iter().enumerate().map(|(i, url)| format!("[link {i}]({url})")).collect();
+    write("content/links.md", &format!("+++\ntitle = \"Links\"\n+++\n{}\n", body.join("\n")));
+    site
+}
+
+#[test]
+fn check_requests_external_links_only_when_asked_and_names_the_broken_ones() {
+    let (port, server) = link_target();
+    let target = format!("http://127.0.0.1:{port}");
+    let refused = {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}/gone", closed.local_addr().unwrap().port())
+    };
+    let links =
+        [format!("{target}/ok#part"), format!("{target}/missing"), refused.clone(), format!("{target}/skipped")];
+    let check = |site: &tempfile::TempDir, external: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pledge"));
+        command.args(["check", "--timeout-seconds", "5", "--root"]).arg(site.path());
+        if external {
+            command.arg("--external-links");
+        }
+        command.output().unwrap()
+    };
+
+    let site = site_linking_to(&links, &format!("skip_prefixes = [\"{target}/skipped\"]"));
+    assert!(check(&site, false).status.success(), "without the flag nothing is requested");
+    let output = check(&site, true);
+    let errors = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success(), "{errors}");
+    assert!(errors.contains(&format!("{target}/missing: HTTP 404 Not Found (on links/index.html)")), "{errors}");
+    assert!(errors.contains(&format!("{refused}: could not connect")), "{errors}");
+    assert!(errors.contains("2 of 3 external links are broken"), "/ok answers, /skipped is skipped: {errors}");
+
+    let warned = site_linking_to(&links[..2], "external_level = \"warn\"");
+    let output = check(&warned, true);
+    assert!(output.status.success(), "warn reports without failing");
+    assert!(String::from_utf8(output.stderr).unwrap().contains("warning: 1 of 2 external links are broken"));
+
+    let _ = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| write!(s, "GET /stop HTTP/1.1\r\n\r\n"));
+    server.join().unwrap();
+}

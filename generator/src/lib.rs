@@ -4,6 +4,7 @@
 //! enforces their order: [`load`] → [`resolve`] → [`render`] → [`optimize`] → [`postprocess`]
 //! (and [`precompress`]) → [`write`].
 
+pub mod check;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
