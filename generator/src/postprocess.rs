@@ -45,7 +45,18 @@ pub fn postprocess(mut site: RenderedSite, config: &SiteConfig, live_reload: boo
 /// answer them with a real 301; the redirect pages stay for hosts that read no such file.
 pub const REDIRECTS_FILE: &str = "_redirects";
 
+/// Cloudflare Pages reads at most this many static redirects, and 100 `_headers` rules; past
+/// them it ignores the rest, so the build says so (Netlify has no such limits).
+const CLOUDFLARE_REDIRECTS: usize = 2_000;
+const CLOUDFLARE_HEADER_RULES: usize = 100;
+
 fn redirect_rules(site: &RenderedSite) -> String {
+    if site.redirects.len() > CLOUDFLARE_REDIRECTS {
+        tracing::warn!(
+            redirects = site.redirects.len(),
+            "_redirects has more than Cloudflare Pages' {CLOUDFLARE_REDIRECTS} static redirects; it ignores the rest"
+        );
+    }
     let mut rules = String::new();
     for (from, to) in &site.redirects {
         // A space or newline would split the line into other fields.
@@ -72,12 +83,39 @@ pub fn cache_policy(path: &str) -> &'static str {
 }
 
 /// The security headers, from the site config (`_headers` gives them to every response, the
-/// nginx map to pages): the pages load only their own files, talk to their own origin and the
-/// API's, post forms only there and to the payment pages the API redirects to
-/// (`extra.form_action_origins`: a browser checks a form's redirects against `form-action`
-/// too), and are never framed. No `unsafe-inline`: the theme
-/// has no inline script, event handler or `style` attribute.
+/// nginx map to pages). The Content-Security-Policy is [`content_security_policy`]'s.
 pub fn page_headers(config: &SiteConfig) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("Strict-Transport-Security", "max-age=31536000; includeSubDomains".into()),
+        ("Referrer-Policy", "strict-origin-when-cross-origin".into()),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()".into()),
+    ];
+    if let Some(policy) = content_security_policy(config) {
+        headers.insert(0, ("Content-Security-Policy", policy));
+    }
+    headers
+}
+
+/// `extra.content_security_policy`: a string is the site's own policy, `false` sends none and
+/// `true` asks for Pledge's strict one. Unset, a campaign site (one with `[[campaigns]]`, built
+/// on Pledge's theme, which has no inline script, event handler or `style` attribute) gets the
+/// strict policy, and any other Zola site none: a theme brought unchanged may rely on inline
+/// scripts and styles (inline highlighting colours among them) that the strict policy refuses.
+pub fn content_security_policy(config: &SiteConfig) -> Option<String> {
+    match config.extra.get("content_security_policy") {
+        // Header values must stay one line.
+        Some(toml::Value::String(policy)) => Some(policy.replace(['\r', '\n'], " ")),
+        Some(toml::Value::Boolean(false)) => None,
+        Some(toml::Value::Boolean(true)) => Some(strict_policy(config)),
+        _ if config.campaigns.is_empty() => None,
+        _ => Some(strict_policy(config)),
+    }
+}
+
+/// The pages load only their own files, talk to their own origin and the API's, post forms
+/// only there and to the payment pages the API redirects to (`extra.form_action_origins`: a
+/// browser checks a form's redirects against `form-action` too), and are never framed.
+fn strict_policy(config: &SiteConfig) -> String {
     let api = config.extra.get("api_url").and_then(toml::Value::as_str).and_then(origin);
     let api = api.map(|origin| format!(" {origin}")).unwrap_or_default();
     let gateways: String = config
@@ -90,17 +128,11 @@ pub fn page_headers(config: &SiteConfig) -> Vec<(&'static str, String)> {
         .filter_map(origin)
         .map(|origin| format!(" {origin}"))
         .collect();
-    let policy = format!(
+    format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          connect-src 'self'{api}; form-action 'self'{api}{gateways}; frame-ancestors 'none'; \
          base-uri 'self'; object-src 'none'"
-    );
-    vec![
-        ("Content-Security-Policy", policy),
-        ("Strict-Transport-Security", "max-age=31536000; includeSubDomains".into()),
-        ("Referrer-Policy", "strict-origin-when-cross-origin".into()),
-        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()".into()),
-    ]
+    )
 }
 
 /// `https://host:port` of a URL, or `None` for an empty or relative one (the same origin).
@@ -163,6 +195,13 @@ fn header_rules(site: &RenderedSite, page_headers: &[(&str, String)]) -> String 
     }
     for path in site.files.keys().filter(|path| fingerprint::is_fingerprinted(path)) {
         let _ = writeln!(rules, "/{path}\n  Cache-Control: {IMMUTABLE_CACHE_CONTROL}");
+    }
+    let count = rules.lines().filter(|line| line.starts_with('/')).count();
+    if count > CLOUDFLARE_HEADER_RULES {
+        tracing::warn!(
+            rules = count,
+            "_headers has more than Cloudflare Pages' {CLOUDFLARE_HEADER_RULES} rules (one per hashed file); it ignores the rest"
+        );
     }
     rules
 }
@@ -227,14 +266,23 @@ mod tests {
     #[test]
     fn pages_allow_the_api_and_payment_pages_and_nothing_inline() {
         let headers = page_headers(&config(
-            "api_url = \"https://api.example.org/v\"\nform_action_origins = [\"https://checkout.stripe.com/\", \"bad; x\"]",
+            "content_security_policy = true\napi_url = \"https://api.example.org/v\"\nform_action_origins = [\"https://checkout.stripe.com/\", \"bad; x\"]",
         ));
         let policy = &headers.iter().find(|(name, _)| *name == "Content-Security-Policy").unwrap().1;
         assert!(policy.contains("connect-src 'self' https://api.example.org;"), "{policy}");
         assert!(policy.contains("form-action 'self' https://api.example.org https://checkout.stripe.com;"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'") && !policy.contains("unsafe-inline"), "{policy}");
-        let same_origin = page_headers(&config("api_url = \"\""));
+        let same_origin = page_headers(&config("content_security_policy = true\napi_url = \"\""));
         assert!(same_origin[0].1.contains("connect-src 'self';"), "{}", same_origin[0].1);
+    }
+
+    #[test]
+    fn a_zola_site_gets_no_policy_unless_it_asks_and_its_own_when_it_gives_one() {
+        assert_eq!(content_security_policy(&config("")), None, "no campaigns, no strict policy");
+        let own = config("content_security_policy = \"default-src 'self' 'unsafe-inline'\"");
+        assert_eq!(content_security_policy(&own).as_deref(), Some("default-src 'self' 'unsafe-inline'"));
+        assert_eq!(content_security_policy(&config("content_security_policy = false")), None);
+        assert!(page_headers(&config("")).iter().any(|(name, _)| *name == "Strict-Transport-Security"));
     }
 
     #[test]
