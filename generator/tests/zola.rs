@@ -135,6 +135,10 @@ fn bundles_aliases_transparent_sections_and_sass() {
     assert_eq!(read("site.css"), "body{color:#123456}");
     assert!(!exists("_colours.css"));
     assert!(exists("404.html") && exists("robots-note.txt"));
+    // ignored_content and ignored_static: globs over paths inside their folders.
+    assert!(!exists("blog/notes-draft/index.html") && !exists("blog/notes.draft/index.html"));
+    assert!(!read("blog/index.html").contains("Not for the site"));
+    assert!(!exists("scratch.tmp"));
     let sitemap = read("sitemap.xml");
     assert!(sitemap.contains("<loc>https://example.org/blog/page/2/</loc>"), "{sitemap}");
     assert!(sitemap.contains("<loc>https://example.org/blog/post-1/</loc><lastmod>2024-01-01T10:00:00Z</lastmod>"));
