@@ -76,6 +76,9 @@ fn pages_get_dates_summaries_tocs_neighbours_and_shortcodes() {
     assert!(post.contains(r#"<span class="badge level-3">hot</span>"#), "{post}");
     assert!(post.contains("“quotes” –"), "smart punctuation: {post}");
     assert!(post.contains(r#"<p class="reading">1 "#), "{post}");
+    // backlinks: the pages whose bodies link here with @/, in permalink order.
+    assert_eq!(texts(&read("blog/post-1/index.html"), "backlink"), ["Bundle", "Post 3"]);
+    assert!(texts(&post, "backlink").is_empty());
     // render_emoji, external_links_class, and the markdown filter with @/ links and the
     // site's settings.
     assert!(

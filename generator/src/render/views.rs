@@ -1,6 +1,8 @@
 //! What templates see, named as Zola names it: pages, sections, taxonomy terms and pagers,
 //! each turned into a template value once and shared by every render that shows it.
 
+use std::collections::HashMap;
+
 use campaigns::Campaign;
 use num_format::{Locale, ToFormattedString};
 use serde::Serialize;
@@ -57,8 +59,30 @@ struct PageView<'a> {
     lower: Option<()>,
     higher: Option<()>,
     translations: Vec<TranslationView<'a>>,
-    backlinks: [(); 0],
+    backlinks: Vec<Backlink<'a>>,
     weight: Option<i64>,
+}
+
+/// A page or section that links here, as Zola's `backlinks` lists it.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Backlink<'a> {
+    permalink: &'a str,
+    title: Option<&'a str>,
+}
+
+/// Every page's and section's [`Backlink`], by content file.
+type Linkers<'a> = HashMap<&'a str, Backlink<'a>>;
+
+fn linker<'a>(placement: &'a Placement, title: Option<&'a str>) -> (&'a str, Backlink<'a>) {
+    (placement.relative.as_str(), Backlink { permalink: &placement.permalink, title })
+}
+
+/// The pages and sections that link to `placement`, in permalink order.
+fn backlinks<'a>(placement: &Placement, linkers: &Linkers<'a>) -> Vec<Backlink<'a>> {
+    let mut found: Vec<Backlink> =
+        placement.backlinks.iter().filter_map(|file| linkers.get(file.as_str()).copied()).collect();
+    found.sort_by(|a, b| a.permalink.cmp(b.permalink));
+    found
 }
 
 #[derive(Serialize)]
@@ -83,7 +107,7 @@ struct SectionView<'a> {
     /// `_index.md` paths of the direct subsections (fetch one with `get_section`).
     subsections: Vec<&'a str>,
     translations: Vec<TranslationView<'a>>,
-    backlinks: [(); 0],
+    backlinks: Vec<Backlink<'a>>,
     generate_feeds: bool,
     transparent: bool,
     paginate_by: Option<usize>,
@@ -99,13 +123,20 @@ pub struct Views {
 impl Views {
     pub fn new(site: &ResolvedSite, page_bodies: &[RenderedBody], section_bodies: &[RenderedBody]) -> Self {
         use rayon::prelude::*;
-        let pages =
-            site.pages.par_iter().zip(page_bodies).map(|(page, body)| page_value(page, &site.pages, body)).collect();
+        let mut linkers: Linkers =
+            site.pages.iter().map(|p| linker(&p.placement, p.front_matter.title.as_deref())).collect();
+        linkers.extend(site.sections.iter().map(|s| linker(&s.placement, s.front_matter.title.as_deref())));
+        let pages = site
+            .pages
+            .par_iter()
+            .zip(page_bodies)
+            .map(|(page, body)| page_value(page, &site.pages, body, &linkers))
+            .collect();
         let sections = site
             .sections
             .par_iter()
             .zip(section_bodies)
-            .map(|(section, body)| section_value(section, &site.sections, body))
+            .map(|(section, body)| section_value(section, &site.sections, body, &linkers))
             .collect();
         Self { pages, sections }
     }
@@ -157,7 +188,7 @@ impl Views {
     }
 }
 
-fn page_value(page: &ResolvedPage, pages: &[ResolvedPage], body: &RenderedBody) -> Value {
+fn page_value(page: &ResolvedPage, pages: &[ResolvedPage], body: &RenderedBody, linkers: &Linkers) -> Value {
     let fm = &page.front_matter;
     let placement = &page.placement;
     let others = placement.translations.iter().map(|&i| (&pages[i].placement, pages[i].front_matter.title.as_deref()));
@@ -190,13 +221,18 @@ fn page_value(page: &ResolvedPage, pages: &[ResolvedPage], body: &RenderedBody) 
         lower: None,
         higher: None,
         translations: translation_views((placement, fm.title.as_deref()), others),
-        backlinks: [],
+        backlinks: backlinks(placement, linkers),
         weight: fm.weight,
     };
     serde_json::to_value(view).unwrap_or_default()
 }
 
-fn section_value(section: &ResolvedSection, sections: &[ResolvedSection], body: &RenderedBody) -> Value {
+fn section_value(
+    section: &ResolvedSection,
+    sections: &[ResolvedSection],
+    body: &RenderedBody,
+    linkers: &Linkers,
+) -> Value {
     let fm = &section.front_matter;
     let placement = &section.placement;
     let others =
@@ -221,7 +257,7 @@ fn section_value(section: &ResolvedSection, sections: &[ResolvedSection], body: 
         pages: [],
         subsections: section.subsections.iter().map(|&i| sections[i].placement.relative.as_str()).collect(),
         translations: translation_views((placement, fm.title.as_deref()), others),
-        backlinks: [],
+        backlinks: backlinks(placement, linkers),
         generate_feeds: fm.generate_feeds.unwrap_or(false),
         transparent: fm.transparent.unwrap_or(false),
         paginate_by: section.paginate_by(),

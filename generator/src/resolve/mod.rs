@@ -57,6 +57,9 @@ pub struct Placement {
     pub ancestors: Vec<String>,
     /// Output paths (`blog/post/photo.jpg`) of the files beside it.
     pub assets: Vec<String>,
+    /// Content files (`blog/other.md`) whose bodies link here with `@/`, sorted: Zola's
+    /// `backlinks`.
+    pub backlinks: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +123,7 @@ pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite,
             translations: Vec::new(),
             ancestors: Vec::new(),
             assets: Vec::new(),
+            backlinks: Vec::new(),
         };
         match kind {
             ContentKind::Section(front_matter) if include_drafts || !front_matter.draft => {
@@ -180,7 +184,13 @@ pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite,
         .collect();
     let placements: Vec<&Placement> =
         sections.iter().map(|s| &s.placement).chain(pages.iter().map(|p| &p.placement)).collect();
-    problems.extend(broken_links(&placements, &internal_links, &config));
+    let (broken, backlinks) = check_internal_links(&placements, &internal_links, &config);
+    problems.extend(broken);
+    for placement in sections.iter_mut().map(|s| &mut s.placement).chain(pages.iter_mut().map(|p| &mut p.placement)) {
+        if let Some(sources) = backlinks.get(&placement.relative) {
+            placement.backlinks = sources.iter().cloned().collect();
+        }
+    }
 
     if !problems.is_empty() {
         return Err(Problems::sorted(problems));
@@ -511,11 +521,13 @@ fn dir_of(relative: &str) -> &str {
     relative.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
-/// An `@/` link in a body: its target file, its anchor, and the file line it is on.
+/// An `@/` link in a body: its target file, its anchor, the file line it is on, and whether it
+/// is an image's source rather than a link (only links are backlinks).
 struct InternalLink {
     file: String,
     anchor: Option<String>,
     line: usize,
+    image: bool,
 }
 
 fn internal_links_in(placement: &Placement) -> Vec<InternalLink> {
@@ -523,25 +535,34 @@ fn internal_links_in(placement: &Placement) -> Vec<InternalLink> {
     Parser::new_ext(body, markdown_options())
         .into_offset_iter()
         .filter_map(|(event, range)| match event {
-            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => Some((dest_url, range.start)),
+            Event::Start(Tag::Link { dest_url, .. }) => Some((dest_url, range.start, false)),
+            Event::Start(Tag::Image { dest_url, .. }) => Some((dest_url, range.start, true)),
             _ => None,
         })
-        .filter_map(|(dest, offset)| {
+        .filter_map(|(dest, offset, image)| {
             let target = dest.strip_prefix("@/")?;
             let (file, anchor) = target.split_once('#').map_or((target, None), |(f, a)| (f, Some(a.to_string())));
-            Some(InternalLink { file: file.to_string(), anchor, line: placement.body_line + line_of(body, offset) - 1 })
+            let line = placement.body_line + line_of(body, offset) - 1;
+            Some(InternalLink { file: file.to_string(), anchor, line, image })
         })
         .collect()
 }
 
 /// Every `@/` link whose target file does not exist, or whose `#anchor` is no heading id of
-/// that file, with its file and line. Only files linked to with an anchor get their ids found.
-fn broken_links(
+/// that file, with its file and line (only files linked to with an anchor get their ids found);
+/// and, by target file, the files whose links reach it.
+fn check_internal_links(
     placements: &[&Placement],
     internal_links: &HashMap<String, String>,
     config: &SiteConfig,
-) -> Vec<Problem> {
+) -> (Vec<Problem>, HashMap<String, std::collections::BTreeSet<String>>) {
     let found: Vec<Vec<InternalLink>> = placements.par_iter().map(|p| internal_links_in(p)).collect();
+    let mut backlinks: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+    for (placement, links) in placements.iter().zip(&found) {
+        for link in links.iter().filter(|link| !link.image && link.file != placement.relative) {
+            backlinks.entry(link.file.clone()).or_default().insert(placement.relative.clone());
+        }
+    }
     let by_file: HashMap<&str, &Placement> = placements.iter().map(|p| (p.relative.as_str(), *p)).collect();
     let anchored: std::collections::BTreeSet<&str> = found
         .iter()
@@ -573,5 +594,5 @@ fn broken_links(
             problems.push(Problem::at(&placement.file, link.line, message));
         }
     }
-    problems
+    (problems, backlinks)
 }
