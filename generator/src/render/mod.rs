@@ -93,7 +93,7 @@ pub fn render(mut site: ResolvedSite, progress: &BTreeMap<String, CampaignProgre
 
     // Functions that need no rendered content come first, so shortcodes can call them too.
     let mut templates = site.templates.clone();
-    register_site_functions(&mut templates, &site, &config, &internal_links, &highlighter);
+    let resized_images = register_site_functions(&mut templates, &site, &config, &internal_links, &highlighter);
     let config_values: HashMap<String, Value> =
         config.all_languages().into_iter().map(|lang| (lang.to_string(), config.template_value(lang))).collect();
     let bodies = bodies::BodyRenderer {
@@ -182,6 +182,8 @@ pub fn render(mut site: ResolvedSite, progress: &BTreeMap<String, CampaignProgre
         return Err(Problems::sorted(problems));
     }
     files.extend(search_indexes.into_iter().map(|(path, index)| (path, OutputFile::Bytes(index))));
+    let resized = std::mem::take(&mut *resized_images.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    files.extend(resized.into_iter().map(|(path, image)| (path, OutputFile::Bytes(image))));
     // `style = "class"` colours come from these sheets, at the site's root. (Zola writes them
     // into the site's `static/`; a build here never writes into its sources.)
     let sheets = highlighter.iter().flat_map(|highlighter| highlighter.stylesheets());
@@ -207,7 +209,7 @@ fn register_site_functions(
     config: &Arc<SiteConfig>,
     internal_links: &Arc<HashMap<String, String>>,
     highlighter: &Option<Arc<markdown::highlight::Highlighter>>,
-) {
+) -> zola_functions::ResizedImages {
     let paths = &site.paths;
     let static_dirs: Vec<PathBuf> = std::iter::once(paths.static_files.clone())
         .chain(site.config.theme.iter().map(|theme| paths.themes.join(theme).join("static")))
@@ -232,7 +234,7 @@ fn register_site_functions(
     );
     templates.register_filter("num_format", functions::NumFormat);
     templates.register_filter("digits", functions::Digits);
-    zola_functions::register(templates, files);
+    zola_functions::register(templates, files, &config.base_url)
 }
 
 /// The functions that read pages, sections and taxonomies, once their content is rendered.

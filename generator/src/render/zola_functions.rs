@@ -11,6 +11,7 @@ mod file_search;
 mod get_hash;
 mod image_metadata;
 mod load_data;
+mod resize_image;
 mod text_filters;
 
 use std::collections::HashMap;
@@ -28,15 +29,23 @@ pub(crate) use image_metadata::GetImageMetadata;
 pub(crate) use load_data::LoadData;
 pub(crate) use text_filters::{Base64Decode, Base64Encode, RegexReplace};
 
-/// Registers every function and filter of this module on `tera`, finding files through `files`.
-/// Each call makes fresh caches, so call it once per build.
-pub(crate) fn register(tera: &mut Tera, files: Arc<SiteFiles>) {
+/// The images `resize_image` made while the pages rendered, by output path.
+pub(crate) type ResizedImages = Arc<Mutex<std::collections::BTreeMap<String, Vec<u8>>>>;
+
+/// Registers every function and filter of this module on `tera`, finding files through `files`,
+/// and returns where `resize_image` leaves its images. Each call makes fresh caches, so call it
+/// once per build.
+pub(crate) fn register(tera: &mut Tera, files: Arc<SiteFiles>, base_url: &str) -> ResizedImages {
+    let resize = resize_image::ResizeImage::new(files.clone(), base_url);
+    let resized = resize.outputs.clone();
+    tera.register_function("resize_image", resize);
     tera.register_function("load_data", LoadData::new(files.clone()));
     tera.register_function("get_hash", GetHash::new(files.clone()));
     tera.register_function("get_image_metadata", GetImageMetadata::new(files));
     tera.register_filter("base64_encode", Base64Encode);
     tera.register_filter("base64_decode", Base64Decode);
     tera.register_filter("regex_replace", RegexReplace::default());
+    resized
 }
 
 /// Computes each key's value once per build. Pages render in parallel, so two pages asking for
@@ -102,7 +111,7 @@ mod tests {
         std::fs::write(site.path().join("data.json"), r#"{"name": "bob"}"#).unwrap();
         let mut tera = Tera::default();
         let files = SiteFiles::new(site.path(), &site.path().join("content"), &[site.path().join("static")]);
-        register(&mut tera, Arc::new(files));
+        register(&mut tera, Arc::new(files), "https://x.org");
         tera.add_raw_template(
             "t",
             r#"{% set data = load_data(path="data.json") %}{{ data.name }} {{ "hi" | base64_encode }} {{ "a-b" | regex_replace(pattern="-", rep="+") }} {{ get_hash(literal="", sha_type=256, base64=false) }}"#,
