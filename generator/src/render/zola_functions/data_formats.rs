@@ -44,15 +44,41 @@ impl DataFormat {
             Self::Toml => from_toml(text),
             Self::Json => serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}")),
             Self::Csv => from_csv(text),
-            // Zola reads BibTeX with nom-bibtex; nothing maintained and small does it in Rust yet.
-            Self::Bibtex => {
-                Err("the bibtex format is not supported by Pledge; convert the file to toml, json or yaml".into())
-            }
+            Self::Bibtex => from_bibtex(text),
             Self::Yaml => serde_saphyr::from_str::<Value>(text).map_err(|e| format!("invalid YAML: {e}")),
             Self::Xml => from_xml(text),
             Self::Plain => Ok(Value::String(text.to_string())),
         }
     }
+}
+
+/// BibTeX as Zola hands it to templates (it reads it with nom-bibtex too): `preambles`,
+/// `comments`, `variables` (`@string`s), and `bibliographies`, each with a lower-cased
+/// `entry_type`, its `citation_key`, and `tags` with lower-cased names.
+fn from_bibtex(text: &str) -> Result<Value, String> {
+    let bibtex = nom_bibtex::Bibtex::parse(text).map_err(|e| format!("invalid BibTeX: {e}"))?;
+    let strings = |items: &[String]| Value::Array(items.iter().map(|item| Value::String(item.clone())).collect());
+    let variables: serde_json::Map<String, Value> =
+        bibtex.variables().iter().map(|(name, value)| (name.clone(), Value::String(value.clone()))).collect();
+    let bibliographies = bibtex
+        .bibliographies()
+        .iter()
+        .map(|entry| {
+            let tags: serde_json::Map<String, Value> =
+                entry.tags().iter().map(|(name, value)| (name.to_lowercase(), Value::String(value.clone()))).collect();
+            serde_json::json!({
+                "entry_type": entry.entry_type().to_lowercase(),
+                "citation_key": entry.citation_key(),
+                "tags": tags,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "preambles": strings(bibtex.preambles()),
+        "comments": strings(bibtex.comments()),
+        "variables": variables,
+        "bibliographies": Value::Array(bibliographies),
+    }))
 }
 
 fn from_toml(text: &str) -> Result<Value, String> {
@@ -295,6 +321,21 @@ mod tests {
         assert_eq!(DataFormat::Json.parse(r#"{"a": [1]}"#).unwrap(), json!({"a": [1]}));
         assert!(DataFormat::Json.parse("{").unwrap_err().contains("invalid JSON"));
         assert_eq!(DataFormat::Plain.parse("{not parsed}").unwrap(), json!("{not parsed}"));
-        assert!(DataFormat::Bibtex.parse("@misc{k, title={x}}").unwrap_err().contains("not supported"));
+    }
+
+    #[test]
+    fn bibtex_becomes_zolas_bibliographies() {
+        let text = "@string{pub = \"Pledge Press\"}\n@preamble{\"A preamble\"}\n@comment{A comment}\n\
+                    @Book{water2024,\n  Title = {Clean Water},\n  author = {Ann Lee},\n  publisher = pub,\n  year = 2024\n}\n";
+        let value = DataFormat::Bibtex.parse(text).unwrap();
+        let entry = &value["bibliographies"][0];
+        assert_eq!(entry["entry_type"], "book");
+        assert_eq!(entry["citation_key"], "water2024");
+        assert_eq!(entry["tags"]["title"], "Clean Water", "tag names lower-cased: {value}");
+        assert_eq!(entry["tags"]["publisher"], "Pledge Press", "@string variables are substituted: {value}");
+        assert_eq!(value["variables"]["pub"], "Pledge Press");
+        assert_eq!(value["preambles"], json!(["A preamble"]));
+        assert_eq!(value["comments"], json!(["A comment"]));
+        assert!(DataFormat::Bibtex.parse("@misc{k, title={x}").unwrap_err().contains("invalid BibTeX"));
     }
 }

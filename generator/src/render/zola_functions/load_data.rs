@@ -246,7 +246,6 @@ mod tests {
             (&[("path", json!("../a.txt"))], "outside the site"),
             (&[("path", json!("a.txt")), ("format", json!("ini"))], "ini"),
             (&[("path", json!("a.txt")), ("encoding", json!("latin-1"))], "UTF-8"),
-            (&[("path", json!("a.txt")), ("format", json!("bibtex"))], "bibtex"),
             (&[("url", json!("file:///etc/passwd"))], "http"),
             (&[("url", json!("http://127.0.0.1:9/")), ("method", json!("PUT"))], "PUT"),
             (&[("url", json!("http://127.0.0.1:9/")), ("body", json!("x"))], "POST"),
