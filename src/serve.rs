@@ -1,6 +1,7 @@
 //! `pledge serve`: the API, the sandbox gateway and the built pages on one port, with a rebuild
 //! and a browser reload whenever a source file changes.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
 use actix_web::{HttpResponse, web};
 use anyhow::Context;
 use api::totals::TotalsCache;
+use generator::live::Rebuilt;
 use generator::{BuildOptions, CampaignProgress, SitePaths};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::broadcast;
@@ -47,8 +49,9 @@ pub async fn serve(paths: SitePaths, bind: &str, database_url: &str) -> anyhow::
         .await
         .context("starting the API")?;
     let base_url = app.public_url().as_str().trim_end_matches('/').to_string();
-    let site = DevSite { paths, base_url: base_url.clone(), totals: app.totals(), reload };
-    site.rebuild();
+    let live = generator::live::LiveBuild::new(paths.clone());
+    let mut site = DevSite { paths, live, base_url: base_url.clone(), totals: app.totals(), reload };
+    site.rebuild(&[]);
     println!("Pledge is running at {base_url}/ (API at {base_url}/api/v1/, press Ctrl-C to stop)");
     println!("Dashboard: {base_url}/admin/ (user admin, password {password})");
 
@@ -60,14 +63,16 @@ pub async fn serve(paths: SitePaths, bind: &str, database_url: &str) -> anyhow::
 
 struct DevSite {
     paths: SitePaths,
+    live: generator::live::LiveBuild,
     base_url: String,
     totals: TotalsCache,
     reload: broadcast::Sender<()>,
 }
 
 impl DevSite {
-    /// Builds with the live totals; on failure the last good pages stay up.
-    fn rebuild(&self) {
+    /// Builds with the live totals, again only what `changed` touched when it can; on failure
+    /// the last good pages stay up.
+    fn rebuild(&mut self, changed: &[PathBuf]) {
         let progress = self
             .totals
             .all()
@@ -81,14 +86,15 @@ impl DevSite {
             ..BuildOptions::default()
         };
         let started = std::time::Instant::now();
-        match generator::build(&self.paths, &options) {
-            Ok(report) => {
-                tracing::info!(
-                    pages = report.pages,
-                    files = report.files,
-                    ms = started.elapsed().as_millis() as u64,
-                    "site built"
-                );
+        match self.live.rebuild(changed, &options) {
+            Ok(rebuilt) => {
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                match rebuilt {
+                    Rebuilt::Full(report) => {
+                        tracing::info!(pages = report.pages, files = report.files, ms, "site built");
+                    }
+                    Rebuilt::Edits { rendered, written } => tracing::info!(rendered, written, ms, "site updated"),
+                }
                 let _ = self.reload.send(());
             }
             Err(error) => eprintln!("The site did not build; still serving the last good build.\n{error}"),
@@ -96,7 +102,7 @@ impl DevSite {
     }
 
     /// Watches the sources on a thread of its own and rebuilds after a burst of changes settles.
-    fn watch(self) -> anyhow::Result<notify::RecommendedWatcher> {
+    fn watch(mut self) -> anyhow::Result<notify::RecommendedWatcher> {
         let (events, changes) = mpsc::channel();
         let mut watcher = notify::recommended_watcher(events).context("starting the file watcher")?;
         for target in self.paths.watch_targets() {
@@ -105,21 +111,36 @@ impl DevSite {
         }
         std::thread::spawn(move || {
             while let Ok(event) = changes.recv() {
-                if !self.touches_sources(event) {
+                let mut changed = BTreeSet::new();
+                self.note_sources(event, &mut changed);
+                if changed.is_empty() {
                     continue;
                 }
                 // Editors save in bursts (write, rename, chmod); wait for quiet, then build once.
-                while changes.recv_timeout(Duration::from_millis(150)).is_ok() {}
-                self.rebuild();
+                while let Ok(event) = changes.recv_timeout(BURST_QUIET) {
+                    self.note_sources(event, &mut changed);
+                }
+                self.rebuild(&changed.into_iter().collect::<Vec<_>>());
             }
         });
         Ok(watcher)
     }
 
-    fn touches_sources(&self, event: notify::Result<notify::Event>) -> bool {
-        event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| self.paths.is_source(p)))
+    /// Adds the source files an event is about to `changed`. An event that failed, and so
+    /// names no file for sure, counts as a change to the config, which rebuilds everything.
+    fn note_sources(&self, event: notify::Result<notify::Event>, changed: &mut BTreeSet<PathBuf>) {
+        match event {
+            Ok(event) if event.kind.is_access() => {}
+            Ok(event) => changed.extend(event.paths.into_iter().filter(|p| self.paths.is_source(p))),
+            Err(_) => {
+                changed.insert(self.paths.config.clone());
+            }
+        }
     }
 }
+
+/// How long the file events of one save may be apart.
+const BURST_QUIET: Duration = Duration::from_millis(150);
 
 fn dev_routes(config: &mut web::ServiceConfig, output: &Path, reload: &broadcast::Sender<()>) {
     let reload = reload.clone();

@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod live;
 pub mod load;
 pub mod optimize;
 mod paths;
@@ -153,6 +154,17 @@ pub fn render_site(
     paths: &SitePaths,
     options: &BuildOptions,
 ) -> Result<(render::RenderedSite, BuildReport), BuildError> {
+    let (site, report, _) = run_stages(paths, options, false)?;
+    Ok((site, report))
+}
+
+/// Every stage but `write`; with `remember`, also what a later [`live::LiveBuild`] update
+/// needs, with the config the site was built with.
+fn run_stages(
+    paths: &SitePaths,
+    options: &BuildOptions,
+    remember: bool,
+) -> Result<(render::RenderedSite, BuildReport, Option<live::Remembered>), BuildError> {
     let mut clock = StageClock { on_stage: options.on_stage, timings: Vec::new() };
     let mut loaded = clock.run(Stage::Load, 0, || load::load(paths))?;
     if let Some(base_url) = &options.base_url {
@@ -164,10 +176,15 @@ pub fn render_site(
     let resolved = clock.run(Stage::Resolve, files, || resolve::resolve(loaded, options.include_drafts))?;
     let (pages, sections) = (resolved.pages.len(), resolved.sections.len());
 
-    let rendered = clock.run(Stage::Render, pages + sections, || render::render(resolved, &options.progress))?;
+    let (rendered, memory) = clock.run(Stage::Render, pages + sections, || {
+        if remember {
+            render::render_remembering(resolved, &options.progress).map(|(site, memory)| (site, Some(memory)))
+        } else {
+            render::render(resolved, &options.progress).map(|site| (site, None))
+        }
+    })?;
 
-    let optimize =
-        optimize::Optimize { minify: options.minify || config.minify_html, fingerprint: options.fingerprint };
+    let optimize = optimize_options(options, &config);
     let files = rendered.files.len();
     let optimized = clock.run(Stage::Optimize, files, || optimize::optimize(rendered, &config.base_url, optimize))?;
 
@@ -179,7 +196,12 @@ pub fn render_site(
         processed = clock.run(Stage::Precompress, files, || precompress::precompress(processed, &paths.output))?;
     }
     let files = processed.files.len();
-    Ok((processed, BuildReport { pages, sections, files, stages: clock.timings }))
+    let report = BuildReport { pages, sections, files, stages: clock.timings };
+    Ok((processed, report, memory.map(|render| live::Remembered { render, config })))
+}
+
+fn optimize_options(options: &BuildOptions, config: &config::SiteConfig) -> optimize::Optimize {
+    optimize::Optimize { minify: options.minify || config.minify_html, fingerprint: options.fingerprint }
 }
 
 /// The whole pipeline: renders the site and swaps it into `paths.output`.

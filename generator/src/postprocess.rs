@@ -146,7 +146,8 @@ fn origin(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
-fn inject_live_reload(site: &mut RenderedSite) {
+/// Adds the dev server's reload script to every page of `site`.
+pub fn inject_live_reload(site: &mut RenderedSite) {
     for (path, file) in site.files.iter_mut() {
         if let (true, OutputFile::Bytes(bytes)) = (path.ends_with(".html"), file) {
             let html = String::from_utf8_lossy(bytes);

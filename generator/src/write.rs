@@ -34,9 +34,8 @@ impl ManifestEntry {
     }
 }
 
-/// Writes the site and its manifest and swaps them into `output`. Returns the number of files
-/// written, the manifest included.
-pub fn write(site: &RenderedSite, output: &Path) -> Result<usize, BuildError> {
+/// Writes the site and its manifest and swaps them into `output`. Returns the manifest.
+pub fn write(site: &RenderedSite, output: &Path) -> Result<Manifest, BuildError> {
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| BuildError::io(parent, e))?;
     let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "public".into());
@@ -52,11 +51,43 @@ pub fn write(site: &RenderedSite, output: &Path) -> Result<usize, BuildError> {
         }
         manifest.files.insert(path.clone(), write_file(file, &target)?);
     }
-    let listing = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
-    let target = staging.path().join(MANIFEST_FILE);
-    fs::write(&target, listing).map_err(|e| BuildError::io(&target, e))?;
+    write_manifest(&manifest, staging.path())?;
     swap_in(staging.keep(), output)?;
-    Ok(site.files.len() + 1)
+    Ok(manifest)
+}
+
+/// Writes into the folder `output` that `manifest` describes (the dev server's, after an edit)
+/// the files of `site` whose contents differ, each swapped in whole so no request reads half a
+/// page, and the manifest too when anything changed. Returns how many files were written.
+pub fn update(site: &RenderedSite, output: &Path, manifest: &mut Manifest) -> Result<usize, BuildError> {
+    let mut written = 0;
+    for (path, file) in &site.files {
+        let OutputFile::Bytes(bytes) = file else { continue };
+        let entry = ManifestEntry::of(bytes);
+        if manifest.files.get(path) == Some(&entry) {
+            continue;
+        }
+        let target = output.join(path);
+        let dir = target.parent().unwrap_or(output);
+        fs::create_dir_all(dir).map_err(|e| BuildError::io(dir, e))?;
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let staged = dir.join(format!(".{name}.new"));
+        fs::write(&staged, bytes).map_err(|e| BuildError::io(&staged, e))?;
+        fs::rename(&staged, &target).map_err(|e| BuildError::io(&target, e))?;
+        manifest.files.insert(path.clone(), entry);
+        written += 1;
+    }
+    if written > 0 {
+        write_manifest(manifest, output)?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+fn write_manifest(manifest: &Manifest, folder: &Path) -> Result<(), BuildError> {
+    let listing = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");
+    let target = folder.join(MANIFEST_FILE);
+    fs::write(&target, listing).map_err(|e| BuildError::io(&target, e))
 }
 
 /// A static file is read whole rather than copied, so what is written is what is hashed.

@@ -152,6 +152,25 @@ fn load_content(
     Ok((content, assets))
 }
 
+/// One Markdown file of `content/` read again (the dev server, after an edit); `None` when
+/// `source` is no such file that the site reads: outside `content/`, not Markdown, ignored,
+/// or gone.
+pub(crate) fn content_file(
+    paths: &SitePaths,
+    config: &SiteConfig,
+    source: &Path,
+) -> Result<Option<LoadedContent>, Problem> {
+    let Ok(inside) = source.strip_prefix(&paths.content) else { return Ok(None) };
+    let relative = inside.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+    let ignored =
+        globs(&config.ignored_content, &paths.config).map_err(|e| Problem::in_file(&paths.config, e.to_string()))?;
+    let hidden = relative.split('/').any(|part| part.starts_with('.'));
+    if !relative.ends_with(".md") || hidden || ignored.is_match(&relative) || !source.is_file() {
+        return Ok(None);
+    }
+    load_one(source, &relative, config).map(Some)
+}
+
 fn load_one(source: &Path, relative: &str, config: &SiteConfig) -> Result<LoadedContent, Problem> {
     let text = std::fs::read_to_string(source).map_err(|e| Problem::in_file(source, format!("cannot read: {e}")))?;
     let split = front_matter::split(&text).map_err(|e| Problem::at(source, e.line, e.message))?;

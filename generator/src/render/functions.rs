@@ -158,7 +158,7 @@ impl Function for GetSection {
         let index =
             *self.by_file.get(path.as_str()).ok_or_else(|| format!("get_section(): no section at content/{path}"))?;
         Ok(if metadata_only {
-            self.views.sections[index].clone()
+            self.views.section(index)
         } else {
             self.views.section_with_pages(&self.site.sections[index], index)
         })

@@ -7,6 +7,8 @@ mod bodies;
 mod feeds;
 mod functions;
 pub(crate) mod markdown;
+mod memory;
+mod reads;
 mod search;
 pub(crate) mod shortcodes;
 mod usage;
@@ -22,7 +24,9 @@ use serde_json::{Map, Value};
 use tera::{Context, Tera};
 
 pub use markdown::markdown_options;
-use views::{CampaignView, Pager, RenderedBody, Views};
+pub use memory::RenderMemory;
+pub(crate) use reads::Content;
+use views::{Bodies, CampaignView, Pager, RenderedBody, Views};
 
 use crate::CampaignProgress;
 use crate::config::SiteConfig;
@@ -54,6 +58,9 @@ pub enum OutputFile {
     Copy(PathBuf),
 }
 
+/// What a job renders: its output path and contents (every job renders one today).
+type JobFile = Option<(String, OutputFile)>;
+
 /// One file to render, and what its template needs.
 enum Job {
     Page(usize),
@@ -79,114 +86,184 @@ enum Job {
     NotFound,
 }
 
-pub fn render(mut site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>) -> Result<RenderedSite, Problems> {
-    let config = Arc::new(site.config.clone());
-    let internal_links = Arc::new(site.internal_links.clone());
+pub fn render(site: ResolvedSite, progress: &BTreeMap<String, CampaignProgress>) -> Result<RenderedSite, Problems> {
+    Ok(render_all(site, progress, false)?.0)
+}
 
-    let highlighter = match &config.markdown.highlighting {
-        Some(highlighting) => Some(
-            markdown::highlight::Highlighter::for_site(highlighting, site.paths.root())
-                .map_err(|message| Problems::sorted(vec![Problem::in_file(&site.paths.config, message)]))?,
-        ),
-        None => None,
-    };
+/// A full render that also keeps what [`RenderMemory::update`] needs to re-render after an
+/// edit: the dev server's first build.
+pub fn render_remembering(
+    site: ResolvedSite,
+    progress: &BTreeMap<String, CampaignProgress>,
+) -> Result<(RenderedSite, RenderMemory), Problems> {
+    match render_all(site, progress, true)? {
+        (rendered, Some(memory)) => Ok((rendered, memory)),
+        (_, None) => unreachable!("render_all keeps its memory when asked to"),
+    }
+}
 
-    // Functions that need no rendered content come first, so shortcodes can call them too.
-    let mut templates = site.templates.clone();
-    let resized_images = register_site_functions(&mut templates, &site, &config, &internal_links, &highlighter);
-    let config_values: HashMap<String, Value> =
-        config.all_languages().into_iter().map(|lang| (lang.to_string(), config.template_value(lang))).collect();
-    let bodies = bodies::BodyRenderer {
-        config: &config,
-        config_values: &config_values,
-        internal_links: &internal_links,
-        tera: &templates,
-        shortcodes: shortcodes::Shortcodes::from_tera(&templates),
-        highlighter: highlighter.clone(),
-    };
-    let mut problems = Vec::new();
-    let page_bodies: Vec<Result<RenderedBody, Problem>> = site
-        .pages
-        .par_iter()
-        .map(|p| {
-            let anchors = p.section.and_then(|s| site.sections[s].front_matter.insert_anchor_links.as_deref());
-            bodies.render(&p.placement, "page", p.front_matter.title.as_deref(), anchors)
-        })
-        .collect();
-    let section_bodies: Vec<Result<RenderedBody, Problem>> = site
-        .sections
-        .par_iter()
-        .map(|s| {
-            let anchors = s.front_matter.insert_anchor_links.as_deref();
-            bodies.render(&s.placement, "section", s.front_matter.title.as_deref(), anchors)
-        })
-        .collect();
-    let mut keep = |results: Vec<Result<RenderedBody, Problem>>| -> Vec<RenderedBody> {
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|problem| {
-                    problems.push(problem);
-                    RenderedBody::default()
-                })
+/// Everything a render needs beyond the site, made once per render.
+struct Shared {
+    config: Arc<SiteConfig>,
+    /// The `config` value of each language.
+    config_values: HashMap<String, Value>,
+    /// Tera with the functions that need no rendered content, which bodies can call too.
+    templates: Tera,
+    resized_images: zola_functions::ResizedImages,
+    highlighter: Option<Arc<markdown::highlight::Highlighter>>,
+}
+
+impl Shared {
+    fn new(site: &ResolvedSite, highlighter: Option<Arc<markdown::highlight::Highlighter>>) -> Result<Self, Problems> {
+        let highlighter = match (highlighter, &site.config.markdown.highlighting) {
+            (Some(highlighter), _) => Some(highlighter),
+            (None, Some(highlighting)) => Some(
+                markdown::highlight::Highlighter::for_site(highlighting, site.paths.root())
+                    .map_err(|message| Problems::sorted(vec![Problem::in_file(&site.paths.config, message)]))?,
+            ),
+            (None, None) => None,
+        };
+        let config = Arc::new(site.config.clone());
+        let internal_links = Arc::new(site.internal_links.clone());
+        let mut templates = site.templates.clone();
+        let resized_images = register_site_functions(&mut templates, site, &config, &internal_links, &highlighter);
+        let config_values =
+            config.all_languages().into_iter().map(|lang| (lang.to_string(), config.template_value(lang))).collect();
+        Ok(Self { config, config_values, templates, resized_images, highlighter })
+    }
+
+    /// Markdown to HTML for each of `contents`, in parallel.
+    fn bodies(&self, site: &ResolvedSite, contents: &[Content]) -> Vec<Result<RenderedBody, Problem>> {
+        let renderer = bodies::BodyRenderer {
+            config: &self.config,
+            config_values: &self.config_values,
+            internal_links: &site.internal_links,
+            tera: &self.templates,
+            shortcodes: shortcodes::Shortcodes::from_tera(&self.templates),
+            highlighter: self.highlighter.clone(),
+        };
+        contents
+            .par_iter()
+            .map(|&content| match content {
+                Content::Page(i) => {
+                    let page = &site.pages[i];
+                    let anchors =
+                        page.section.and_then(|s| site.sections[s].front_matter.insert_anchor_links.as_deref());
+                    renderer.render(&page.placement, "page", page.front_matter.title.as_deref(), anchors)
+                }
+                Content::Section(i) => {
+                    let section = &site.sections[i];
+                    let anchors = section.front_matter.insert_anchor_links.as_deref();
+                    renderer.render(&section.placement, "section", section.front_matter.title.as_deref(), anchors)
+                }
             })
             .collect()
-    };
-    let (page_bodies, section_bodies) = (keep(page_bodies), keep(section_bodies));
-    // Nothing reads the Markdown sources again: on a big site they are tens of megabytes the
-    // pages would otherwise render next to.
-    let placements = site.pages.iter_mut().map(|p| &mut p.placement);
-    for placement in placements.chain(site.sections.iter_mut().map(|s| &mut s.placement)) {
-        placement.body = String::new();
     }
+
+    /// Renders `jobs` through their templates, in parallel, with the functions that read
+    /// content; with `watch`, also what each one read.
+    fn render_jobs(
+        &self,
+        site: &Arc<ResolvedSite>,
+        views: &Arc<Views>,
+        feeds: &[feeds::Feed],
+        progress: &BTreeMap<String, CampaignProgress>,
+        jobs: &[&Job],
+        watch: bool,
+    ) -> Result<Vec<(JobFile, Vec<Content>)>, Problems> {
+        let mut templates = self.templates.clone();
+        register_content_functions(&mut templates, site, views, progress);
+        let mut problems = Vec::new();
+        for (name, builtin) in [("atom.xml", feeds::BUILTIN_ATOM), ("rss.xml", feeds::BUILTIN_RSS)] {
+            if templates.get_template(name).is_err()
+                && let Err(e) = templates.add_raw_template(name, builtin)
+            {
+                problems.push(Problem::in_file(name, error_chain(&e)));
+            }
+        }
+        let renderer = Renderer::new(site, views, &templates, &self.config, &self.config_values, feeds);
+        let results: Vec<(Result<JobFile, Problem>, Vec<Content>)> = jobs
+            .par_iter()
+            .map(|job| if watch { reads::watch(|| renderer.render(job)) } else { (renderer.render(job), Vec::new()) })
+            .collect();
+        let mut rendered = Vec::with_capacity(results.len());
+        for (result, read) in results {
+            match result {
+                Ok(file) => rendered.push((file, read)),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        if problems.is_empty() { Ok(rendered) } else { Err(Problems::sorted(problems)) }
+    }
+
+    fn take_resized_images(&self) -> impl Iterator<Item = (String, OutputFile)> {
+        let resized =
+            std::mem::take(&mut *self.resized_images.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        resized.into_iter().map(|(path, image)| (path, OutputFile::Bytes(image)))
+    }
+}
+
+fn render_all(
+    mut site: ResolvedSite,
+    progress: &BTreeMap<String, CampaignProgress>,
+    remember: bool,
+) -> Result<(RenderedSite, Option<RenderMemory>), Problems> {
+    let shared = Shared::new(&site, None)?;
+    let contents: Vec<Content> =
+        (0..site.pages.len()).map(Content::Page).chain((0..site.sections.len()).map(Content::Section)).collect();
+    let mut problems = Vec::new();
+    let mut rendered_bodies = shared.bodies(&site, &contents).into_iter().map(|r| {
+        r.unwrap_or_else(|problem| {
+            problems.push(problem);
+            RenderedBody::default()
+        })
+    });
+    let pages = rendered_bodies.by_ref().take(site.pages.len()).collect();
+    let bodies = Bodies { pages, sections: rendered_bodies.collect() };
     if !problems.is_empty() {
         return Err(Problems::sorted(problems));
     }
+    if !remember {
+        // Nothing reads the Markdown sources again: on a big site they are tens of megabytes
+        // the pages would otherwise render next to.
+        let placements = site.pages.iter_mut().map(|p| &mut p.placement);
+        for placement in placements.chain(site.sections.iter_mut().map(|s| &mut s.placement)) {
+            placement.body = String::new();
+        }
+    }
     let search_indexes =
-        search::indexes(&site, &page_bodies, &section_bodies).map_err(|p| Problems::sorted(vec![p]))?;
-    let views = Arc::new(Views::new(&site, &page_bodies, &section_bodies));
-    drop((page_bodies, section_bodies));
+        search::indexes(&site, &bodies.pages, &bodies.sections).map_err(|p| Problems::sorted(vec![p]))?;
+    let views = Arc::new(Views::new(&site, &bodies));
+    let bodies = remember.then_some(bodies);
 
     let sass = compile_sass(&site);
     let site = Arc::new(site);
-    register_content_functions(&mut templates, &site, &views, progress);
     let feeds = feeds::feeds(&site);
-    for (name, builtin) in [("atom.xml", feeds::BUILTIN_ATOM), ("rss.xml", feeds::BUILTIN_RSS)] {
-        if templates.get_template(name).is_err()
-            && let Err(e) = templates.add_raw_template(name, builtin)
-        {
-            problems.push(Problem::in_file(name, error_chain(&e)));
-        }
-    }
-    let renderer = Renderer::new(&site, &views, &templates, &config, config_values, &feeds);
-
     let mut jobs = jobs(&site);
     jobs.extend((0..feeds.len()).map(Job::Feed));
-    let results: Vec<Result<Option<(String, OutputFile)>, Problem>> =
-        jobs.par_iter().map(|job| renderer.render(job)).collect();
+    let all_jobs: Vec<&Job> = jobs.iter().collect();
+    let results = shared.render_jobs(&site, &views, &feeds, progress, &all_jobs, remember);
     let mut files = BTreeMap::new();
     match sass {
         Ok(compiled) => files.extend(compiled.into_iter().map(|(path, css)| (path, OutputFile::Bytes(css)))),
         Err(sass_problems) => problems.extend(sass_problems),
     }
-    for result in results {
-        match result {
-            Ok(Some((path, file))) => {
-                files.insert(path, file);
-            }
-            Ok(None) => {}
-            Err(problem) => problems.push(problem),
+    let (outputs, reads): (Vec<_>, Vec<_>) = match results {
+        Ok(results) => results.into_iter().unzip(),
+        Err(job_problems) => {
+            problems.extend(job_problems.0);
+            (Vec::new(), Vec::new())
         }
-    }
+    };
     if !problems.is_empty() {
         return Err(Problems::sorted(problems));
     }
+    files.extend(outputs.into_iter().flatten());
     files.extend(search_indexes.into_iter().map(|(path, index)| (path, OutputFile::Bytes(index))));
-    let resized = std::mem::take(&mut *resized_images.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-    files.extend(resized.into_iter().map(|(path, image)| (path, OutputFile::Bytes(image))));
+    files.extend(shared.take_resized_images());
     // `style = "class"` colours come from these sheets, at the site's root. (Zola writes them
     // into the site's `static/`; a build here never writes into its sources.)
-    let sheets = highlighter.iter().flat_map(|highlighter| highlighter.stylesheets());
+    let sheets = shared.highlighter.iter().flat_map(|highlighter| highlighter.stylesheets());
     files.extend(sheets.map(|(name, css)| (name.to_owned(), OutputFile::Bytes(css.into_bytes()))));
     for file in site.static_files.iter().chain(&site.assets) {
         files.entry(file.output.clone()).or_insert_with(|| OutputFile::Copy(file.source.clone()));
@@ -199,7 +276,20 @@ pub fn render(mut site: ResolvedSite, progress: &BTreeMap<String, CampaignProgre
             _ => None,
         })
         .collect();
-    Ok(RenderedSite { files, sitemap, redirects })
+    let rendered = RenderedSite { files, sitemap, redirects };
+    let memory = match bodies {
+        Some(bodies) => Some(RenderMemory {
+            site,
+            views,
+            bodies,
+            feeds,
+            highlighter: shared.highlighter,
+            progress: progress.clone(),
+            jobs: jobs.into_iter().zip(reads).collect(),
+        }),
+        None => None,
+    };
+    Ok((rendered, memory))
 }
 
 /// Zola's functions that work from the config, the link table and the files of the site.
@@ -381,7 +471,7 @@ struct Renderer<'a> {
     views: &'a Views,
     templates: &'a Tera,
     /// The `config` value of each language, made once.
-    config_values: HashMap<String, Value>,
+    config_values: &'a HashMap<String, Value>,
     config: &'a SiteConfig,
     /// Per taxonomy, whether its templates may read the pages of a term (see `usage.rs`).
     term_templates_read_pages: Vec<(bool, bool)>,
@@ -394,7 +484,7 @@ impl<'a> Renderer<'a> {
         views: &'a Views,
         templates: &'a Tera,
         config: &'a SiteConfig,
-        config_values: HashMap<String, Value>,
+        config_values: &'a HashMap<String, Value>,
         feeds: &'a [feeds::Feed],
     ) -> Self {
         let term_templates_read_pages = site
@@ -409,7 +499,7 @@ impl<'a> Renderer<'a> {
         Self { site, views, templates, config_values, config, term_templates_read_pages, feeds }
     }
 
-    fn render(&self, job: &Job) -> Result<Option<(String, OutputFile)>, Problem> {
+    fn render(&self, job: &Job) -> Result<JobFile, Problem> {
         match job {
             Job::Page(index) => {
                 let page = &self.site.pages[*index];
@@ -435,7 +525,7 @@ impl<'a> Renderer<'a> {
                         placement.path.clone()
                     }
                     Some(by) => {
-                        context.insert("section".into(), self.views.sections[*index].clone());
+                        context.insert("section".into(), self.views.section(*index));
                         let mut members = section.pages.clone();
                         if section.front_matter.paginate_reversed == Some(true) {
                             members.reverse();
@@ -517,7 +607,7 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn feed(&self, feed: &feeds::Feed) -> Result<Option<(String, OutputFile)>, Problem> {
+    fn feed(&self, feed: &feeds::Feed) -> Result<JobFile, Problem> {
         let mut context = self.context(&feed.lang, &feed.path);
         context.insert("feed_url".into(), self.config.permalink(&feed.path).into());
         context.insert("pages".into(), self.views.page_list(&feed.pages));
@@ -545,7 +635,7 @@ impl<'a> Renderer<'a> {
             feeds::FeedScope::Language => self.config_file(),
             feeds::FeedScope::Section(index) => {
                 let section = &self.site.sections[index];
-                context.insert("section".into(), self.views.sections[index].clone());
+                context.insert("section".into(), self.views.section(index));
                 section.placement.file.clone()
             }
             feeds::FeedScope::Term { taxonomy, term } => {
@@ -614,7 +704,7 @@ impl<'a> Renderer<'a> {
         context: Map<String, Value>,
         file: &std::path::Path,
         path: &str,
-    ) -> Result<Option<(String, OutputFile)>, Problem> {
+    ) -> Result<JobFile, Problem> {
         let html = if self.templates.get_template(template).is_ok() {
             self.templates
                 .render(template, &into_context(context))

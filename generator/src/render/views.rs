@@ -8,8 +8,16 @@ use num_format::{Locale, ToFormattedString};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::reads::{self, Content};
 use crate::CampaignProgress;
 use crate::resolve::{Placement, ResolvedPage, ResolvedSection, ResolvedSite, Taxonomy, Term};
+
+/// The rendered bodies of every page and section, by index.
+#[derive(Debug, Default)]
+pub struct Bodies {
+    pub pages: Vec<RenderedBody>,
+    pub sections: Vec<RenderedBody>,
+}
 
 /// What Markdown rendering gave for one page or section.
 #[derive(Debug, Clone, Default)]
@@ -73,6 +81,13 @@ struct Backlink<'a> {
 /// Every page's and section's [`Backlink`], by content file.
 type Linkers<'a> = HashMap<&'a str, Backlink<'a>>;
 
+fn linkers(site: &ResolvedSite) -> Linkers<'_> {
+    let mut linkers: Linkers =
+        site.pages.iter().map(|p| linker(&p.placement, p.front_matter.title.as_deref())).collect();
+    linkers.extend(site.sections.iter().map(|s| linker(&s.placement, s.front_matter.title.as_deref())));
+    linkers
+}
+
 fn linker<'a>(placement: &'a Placement, title: Option<&'a str>) -> (&'a str, Backlink<'a>) {
     (placement.relative.as_str(), Backlink { permalink: &placement.permalink, title })
 }
@@ -114,46 +129,70 @@ struct SectionView<'a> {
 }
 
 /// Every page and section as a template value, made once. A section's value holds no pages:
-/// [`Views::section_with_pages`] adds them for the renders that show them.
+/// [`Views::section_with_pages`] adds them for the renders that show them. Each value handed
+/// out is noted in [`reads`], so the dev server knows which files showed it.
 pub struct Views {
-    pub pages: Vec<Value>,
-    pub sections: Vec<Value>,
+    pages: Vec<Value>,
+    sections: Vec<Value>,
 }
 
 impl Views {
-    pub fn new(site: &ResolvedSite, page_bodies: &[RenderedBody], section_bodies: &[RenderedBody]) -> Self {
+    pub fn new(site: &ResolvedSite, bodies: &Bodies) -> Self {
         use rayon::prelude::*;
-        let mut linkers: Linkers =
-            site.pages.iter().map(|p| linker(&p.placement, p.front_matter.title.as_deref())).collect();
-        linkers.extend(site.sections.iter().map(|s| linker(&s.placement, s.front_matter.title.as_deref())));
+        let linkers = linkers(site);
         let pages = site
             .pages
             .par_iter()
-            .zip(page_bodies)
+            .zip(&bodies.pages)
             .map(|(page, body)| page_value(page, &site.pages, body, &linkers))
             .collect();
         let sections = site
             .sections
             .par_iter()
-            .zip(section_bodies)
+            .zip(&bodies.sections)
             .map(|(section, body)| section_value(section, &site.sections, body, &linkers))
             .collect();
         Self { pages, sections }
     }
 
+    /// Makes the values of these pages and sections again, after their bodies or backlinks
+    /// changed (the dev server, after an edit).
+    pub fn refresh(&mut self, site: &ResolvedSite, bodies: &Bodies, changed: &[Content]) {
+        let linkers = linkers(site);
+        for &content in changed {
+            match content {
+                Content::Page(i) => self.pages[i] = page_value(&site.pages[i], &site.pages, &bodies.pages[i], &linkers),
+                Content::Section(i) => {
+                    self.sections[i] = section_value(&site.sections[i], &site.sections, &bodies.sections[i], &linkers)
+                }
+            }
+        }
+    }
+
+    pub fn page(&self, index: usize) -> Value {
+        reads::note(Content::Page(index));
+        self.pages[index].clone()
+    }
+
+    /// A section's value without its pages.
+    pub fn section(&self, index: usize) -> Value {
+        reads::note(Content::Section(index));
+        self.sections[index].clone()
+    }
+
     /// A page as its own template sees it: with its neighbours in the section.
     pub fn page_with_neighbours(&self, page: &ResolvedPage, index: usize) -> Value {
-        let mut value = self.pages[index].clone();
+        let mut value = self.page(index);
         if let Some(object) = value.as_object_mut() {
-            object.insert("lower".into(), page.lower.map_or(Value::Null, |i| self.pages[i].clone()));
-            object.insert("higher".into(), page.higher.map_or(Value::Null, |i| self.pages[i].clone()));
+            object.insert("lower".into(), page.lower.map_or(Value::Null, |i| self.page(i)));
+            object.insert("higher".into(), page.higher.map_or(Value::Null, |i| self.page(i)));
         }
         value
     }
 
     /// A section with the values of its pages, as a section template or `get_section` shows it.
     pub fn section_with_pages(&self, section: &ResolvedSection, index: usize) -> Value {
-        let mut value = self.sections[index].clone();
+        let mut value = self.section(index);
         if let Some(object) = value.as_object_mut() {
             object.insert("pages".into(), self.page_list(&section.pages));
         }
@@ -161,7 +200,7 @@ impl Views {
     }
 
     pub fn page_list(&self, pages: &[usize]) -> Value {
-        Value::Array(pages.iter().map(|&i| self.pages[i].clone()).collect())
+        Value::Array(pages.iter().map(|&i| self.page(i)).collect())
     }
 
     /// A taxonomy term; its pages only when a template may read them (see `usage.rs`).

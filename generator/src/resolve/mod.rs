@@ -6,7 +6,7 @@ mod dates;
 pub mod sorting;
 pub mod taxonomies;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use campaigns::Campaigns;
@@ -22,7 +22,7 @@ use crate::SitePaths;
 use crate::config::SiteConfig;
 use crate::load::{ContentKind, LoadedContent, LoadedSite, PageFrontMatter, SectionFrontMatter, StaticFile};
 use crate::problem::{Problem, Problems, line_of};
-use crate::render::markdown_options;
+use crate::render::{Content, markdown_options};
 use crate::slugs::slugify;
 
 pub struct ResolvedSite {
@@ -73,6 +73,28 @@ pub struct ResolvedPage {
     /// The neighbours in the section's order: `lower` before this page, `higher` after it.
     pub lower: Option<usize>,
     pub higher: Option<usize>,
+}
+
+impl ResolvedSite {
+    pub(crate) fn placement(&self, content: Content) -> &Placement {
+        match content {
+            Content::Page(i) => &self.pages[i].placement,
+            Content::Section(i) => &self.sections[i].placement,
+        }
+    }
+
+    pub(crate) fn placement_mut(&mut self, content: Content) -> &mut Placement {
+        match content {
+            Content::Page(i) => &mut self.pages[i].placement,
+            Content::Section(i) => &mut self.sections[i].placement,
+        }
+    }
+
+    /// Every page's and section's placement, with which it is.
+    pub(crate) fn placements(&self) -> impl Iterator<Item = (Content, &Placement)> {
+        let pages = self.pages.iter().enumerate().map(|(i, p)| (Content::Page(i), &p.placement));
+        pages.chain(self.sections.iter().enumerate().map(|(i, s)| (Content::Section(i), &s.placement)))
+    }
 }
 
 impl ResolvedPage {
@@ -184,7 +206,7 @@ pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite,
         .collect();
     let placements: Vec<&Placement> =
         sections.iter().map(|s| &s.placement).chain(pages.iter().map(|p| &p.placement)).collect();
-    let (broken, backlinks) = check_internal_links(&placements, &internal_links, &config);
+    let (broken, backlinks) = check_internal_links(&placements, &placements, &internal_links, &config);
     problems.extend(broken);
     for placement in sections.iter_mut().map(|s| &mut s.placement).chain(pages.iter_mut().map(|p| &mut p.placement)) {
         if let Some(sources) = backlinks.get(&placement.relative) {
@@ -551,20 +573,22 @@ fn internal_links_in(placement: &Placement) -> Vec<InternalLink> {
 /// Every `@/` link whose target file does not exist, or whose `#anchor` is no heading id of
 /// that file, with its file and line (only files linked to with an anchor get their ids found);
 /// and, by target file, the files whose links reach it.
+/// `sources` are the bodies to check, `all` every page and section.
 fn check_internal_links(
-    placements: &[&Placement],
+    sources: &[&Placement],
+    all: &[&Placement],
     internal_links: &HashMap<String, String>,
     config: &SiteConfig,
-) -> (Vec<Problem>, HashMap<String, std::collections::BTreeSet<String>>) {
-    let found: Vec<Vec<InternalLink>> = placements.par_iter().map(|p| internal_links_in(p)).collect();
-    let mut backlinks: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
-    for (placement, links) in placements.iter().zip(&found) {
+) -> (Vec<Problem>, HashMap<String, BTreeSet<String>>) {
+    let found: Vec<Vec<InternalLink>> = sources.par_iter().map(|p| internal_links_in(p)).collect();
+    let mut backlinks: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for (placement, links) in sources.iter().zip(&found) {
         for link in links.iter().filter(|link| !link.image && link.file != placement.relative) {
             backlinks.entry(link.file.clone()).or_default().insert(placement.relative.clone());
         }
     }
-    let by_file: HashMap<&str, &Placement> = placements.iter().map(|p| (p.relative.as_str(), *p)).collect();
-    let anchored: std::collections::BTreeSet<&str> = found
+    let by_file: HashMap<&str, &Placement> = all.iter().map(|p| (p.relative.as_str(), *p)).collect();
+    let anchored: BTreeSet<&str> = found
         .iter()
         .flatten()
         .filter(|link| link.anchor.is_some())
@@ -579,7 +603,7 @@ fn check_internal_links(
         .map(|file| (file, crate::render::markdown::heading_ids(&by_file[file].body, &settings).into_iter().collect()))
         .collect();
     let mut problems = Vec::new();
-    for (placement, links) in placements.iter().zip(found) {
+    for (placement, links) in sources.iter().zip(found) {
         for link in links {
             let message = match (internal_links.contains_key(&link.file), &link.anchor) {
                 (false, _) => format!("internal link @/{} points to no content file", link.file),
@@ -595,4 +619,41 @@ fn check_internal_links(
         }
     }
     (problems, backlinks)
+}
+
+/// After the bodies of `edited` changed and nothing else did (the dev server, after an edit):
+/// checks the links of those bodies, and of the bodies that link to them, since an anchor may
+/// have gone; then brings every `backlinks` up to date. Returns the pages and sections whose
+/// backlinks changed.
+pub(crate) fn recheck_links(site: &mut ResolvedSite, edited: &[Content]) -> Result<Vec<Content>, Problems> {
+    let edited_files: BTreeSet<String> = edited.iter().map(|&c| site.placement(c).relative.clone()).collect();
+    let mut checked: BTreeSet<&str> = edited_files.iter().map(String::as_str).collect();
+    for &content in edited {
+        checked.extend(site.placement(content).backlinks.iter().map(String::as_str));
+    }
+    let all: Vec<&Placement> = site.placements().map(|(_, p)| p).collect();
+    let sources: Vec<&Placement> = all.iter().copied().filter(|p| checked.contains(p.relative.as_str())).collect();
+    let (broken, found) = check_internal_links(&sources, &all, &site.internal_links, &site.config);
+    if !broken.is_empty() {
+        return Err(Problems::sorted(broken));
+    }
+    let mut changed = Vec::new();
+    let contents: Vec<Content> = site.placements().map(|(content, _)| content).collect();
+    for content in contents {
+        let placement = site.placement_mut(content);
+        let linked_by = found.get(&placement.relative);
+        if linked_by.is_none() && !placement.backlinks.iter().any(|file| edited_files.contains(file)) {
+            continue;
+        }
+        // The edited files link here as their new bodies say; everyone else as before.
+        let mut backlinks: BTreeSet<String> =
+            placement.backlinks.iter().filter(|file| !edited_files.contains(*file)).cloned().collect();
+        backlinks.extend(linked_by.into_iter().flatten().filter(|file| edited_files.contains(*file)).cloned());
+        let backlinks: Vec<String> = backlinks.into_iter().collect();
+        if backlinks != placement.backlinks {
+            placement.backlinks = backlinks;
+            changed.push(content);
+        }
+    }
+    Ok(changed)
 }
