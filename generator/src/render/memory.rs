@@ -1,14 +1,14 @@
 //! What the dev server keeps of a render, so that an edit to the body of a page or section
 //! re-renders that body and only the files that showed it, instead of the whole site.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::feeds::Feed;
 use super::markdown::highlight::Highlighter;
 use super::views::{Bodies, Views};
-use super::{Content, Job, OutputFile, RenderedSite, Shared, search};
+use super::{Content, Job, OutputFile, RenderedSite, Shared, search, shows_bodies};
 use crate::CampaignProgress;
 use crate::load::{ContentKind, LoadedContent};
 use crate::problem::Problems;
@@ -77,8 +77,25 @@ impl RenderMemory {
             .map_err(|problem| Problems::sorted(vec![problem]))?;
         files.extend(indexes.into_iter().map(|(path, index)| (path, OutputFile::Bytes(index))));
 
+        // A file that showed changed content renders again if that is its own page or section,
+        // or if its template may show what an edit to a body changes of other content.
+        let mut shows_other_bodies: HashMap<(String, Option<&str>), bool> = HashMap::new();
         let affected: Vec<usize> = (0..self.jobs.len())
-            .filter(|&i| self.jobs[i].1.iter().any(|read| changed.binary_search(read).is_ok()))
+            .filter(|&i| {
+                let (job, read) = &self.jobs[i];
+                if !read.iter().any(|content| changed.binary_search(content).is_ok()) {
+                    return false;
+                }
+                let own = job.own();
+                if own.is_some_and(|(content, _)| changed.binary_search(&content).is_ok()) {
+                    return true;
+                }
+                let template = job.template(&self.site, &self.site.templates, &self.feeds);
+                let own_name = own.map(|(_, name)| name);
+                *shows_other_bodies.entry((template, own_name)).or_insert_with_key(|(template, own_name)| {
+                    shows_bodies::may_show_other_bodies(&self.site.templates, template, *own_name)
+                })
+            })
             .collect();
         let jobs: Vec<&Job> = affected.iter().map(|&i| &self.jobs[i].0).collect();
         let rendered = shared.render_jobs(&self.site, &self.views, &self.feeds, progress, &jobs, true)?;

@@ -11,6 +11,7 @@ mod memory;
 mod reads;
 mod search;
 pub(crate) mod shortcodes;
+mod shows_bodies;
 mod usage;
 mod views;
 pub(crate) mod zola_functions;
@@ -503,12 +504,7 @@ impl<'a> Renderer<'a> {
         match job {
             Job::Page(index) => {
                 let page = &self.site.pages[*index];
-                let template = page
-                    .front_matter
-                    .template
-                    .clone()
-                    .or_else(|| self.inherited_page_template(page.section))
-                    .unwrap_or_else(|| "page.html".into());
+                let template = page_template(self.site, page);
                 let mut context = self.context(&page.placement.lang, &page.placement.path);
                 context.insert("page".into(), self.views.page_with_neighbours(page, *index));
                 self.render_template(&template, context, &page.placement.file, &page.placement.path)
@@ -516,8 +512,7 @@ impl<'a> Renderer<'a> {
             Job::Section { section: index, pager } => {
                 let section = &self.site.sections[*index];
                 let placement = &section.placement;
-                let default = if placement.relative.contains('/') { "section.html" } else { "index.html" };
-                let template = section.front_matter.template.clone().unwrap_or_else(|| default.into());
+                let template = section_template(section);
                 let mut context = self.context(&placement.lang, &placement.path);
                 let path = match section.paginate_by() {
                     None => {
@@ -652,18 +647,6 @@ impl<'a> Renderer<'a> {
         Ok(Some((feed.path.trim_start_matches('/').to_string(), OutputFile::Bytes(xml.into_bytes()))))
     }
 
-    /// The `page_template` of the page's section, or of the nearest section above that sets one.
-    fn inherited_page_template(&self, mut section: Option<usize>) -> Option<String> {
-        while let Some(index) = section {
-            let found = &self.site.sections[index];
-            if let Some(template) = &found.front_matter.page_template {
-                return Some(template.clone());
-            }
-            section = found.parent;
-        }
-        None
-    }
-
     /// One pager's `paginator` value and its site path.
     fn pager(
         &self,
@@ -725,6 +708,55 @@ impl<'a> Renderer<'a> {
     fn config_file(&self) -> PathBuf {
         self.site.paths.config.clone()
     }
+}
+
+impl Job {
+    /// The template the job renders through.
+    fn template(&self, site: &ResolvedSite, templates: &Tera, feeds: &[feeds::Feed]) -> String {
+        match self {
+            Job::Page(index) => page_template(site, &site.pages[*index]),
+            Job::Section { section, .. } => section_template(&site.sections[*section]),
+            Job::TaxonomyList(index) => taxonomy_template(templates, &site.taxonomies[*index].config.name, "list"),
+            Job::Term { taxonomy, .. } => {
+                taxonomy_template(templates, &site.taxonomies[*taxonomy].config.name, "single")
+            }
+            Job::Redirect { .. } => "internal/alias.html".into(),
+            Job::Feed(index) => feeds[*index].filename.clone(),
+            Job::NotFound => "404.html".into(),
+        }
+    }
+
+    /// The page or section the job renders as its own, with the name its template sees it by.
+    fn own(&self) -> Option<(Content, &'static str)> {
+        match *self {
+            Job::Page(index) => Some((Content::Page(index), "page")),
+            Job::Section { section, .. } => Some((Content::Section(section), "section")),
+            _ => None,
+        }
+    }
+}
+
+/// The page's own `template`, else the `page_template` of its section or of the nearest
+/// section above that sets one, else `page.html`.
+fn page_template(site: &ResolvedSite, page: &crate::resolve::ResolvedPage) -> String {
+    let inherited = || {
+        let mut section = page.section;
+        while let Some(index) = section {
+            let found = &site.sections[index];
+            if let Some(template) = &found.front_matter.page_template {
+                return Some(template.clone());
+            }
+            section = found.parent;
+        }
+        None
+    };
+    page.front_matter.template.clone().or_else(inherited).unwrap_or_else(|| "page.html".into())
+}
+
+/// The section's `template`, else `index.html` for the home page and `section.html` for others.
+fn section_template(section: &crate::resolve::ResolvedSection) -> String {
+    let default = if section.placement.relative.contains('/') { "section.html" } else { "index.html" };
+    section.front_matter.template.clone().unwrap_or_else(|| default.into())
 }
 
 /// `{name}/list.html` if the site or theme has it, else `taxonomy_list.html`.

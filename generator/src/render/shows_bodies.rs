@@ -1,0 +1,436 @@
+//! Whether a template may show what an edit to a body changes (`content`, `summary`, `toc`,
+//! `word_count`, `reading_time`, `backlinks`) of a page or section other than its own, found
+//! from its syntax tree. The dev server then skips the files that only list an edited page by
+//! its title, link and date: its section's pagers, its neighbours, its terms, a home page that
+//! fetches every section.
+//!
+//! Each expression gets a kind: plain data, the render's own page or section, other content
+//! (pages, sections, pagers, terms and what is fetched with `get_page` and the like), or
+//! unknown. A body field read from other or unknown content counts, and so does other or
+//! unknown content used whole (printed, given to a filter, function, macro or comparison), since
+//! that may reach any field. Names bound with `set` and `for` take the kind of their value; an
+//! unbound name is unknown. Macros see only their arguments, and an argument that is not plain
+//! already counts at the call, so inside a macro an unbound name is plain.
+
+use std::collections::{HashMap, HashSet};
+
+use tera::Tera;
+use tera::ast::{Expr, ExprVal, FunctionCall, Node};
+
+/// What an edit to a body changes in a page's or section's template value.
+const BODY_FIELDS: [&str; 6] = ["content", "summary", "toc", "word_count", "reading_time", "backlinks"];
+
+/// Fields of content that hold other content.
+const CONTENT_FIELDS: [&str; 4] = ["pages", "lower", "higher", "items"];
+
+/// The functions that return pages, sections or terms.
+const CONTENT_FUNCTIONS: [&str; 4] = ["get_page", "get_section", "get_taxonomy", "get_taxonomy_term"];
+
+/// Filters that give back (part of) their input, so its kind, without reading it whole.
+const PASSING_FILTERS: [&str; 10] =
+    ["first", "last", "nth", "slice", "reverse", "sort", "unique", "filter", "group_by", "concat"];
+
+/// Context variables that hold no content (`taxonomy` is its config). Any other is unknown
+/// unless named as the render's own or as other content.
+const PLAIN_VARIABLES: [&str; 9] = [
+    "config",
+    "lang",
+    "current_path",
+    "current_url",
+    "taxonomy",
+    "feed_url",
+    "feed_dates",
+    "feed_updated",
+    "last_updated",
+];
+const CONTENT_VARIABLES: [&str; 6] = ["page", "section", "paginator", "term", "terms", "pages"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Plain,
+    Own,
+    Other,
+    Unknown,
+}
+
+/// Whether rendering `template` may show a body field of content other than `own`, the
+/// context variable (`page` or `section`) that holds the render's own page or section.
+/// Includes, parents and imported macros count as part of the template; a template the site
+/// does not have (a built-in one) may show anything.
+pub fn may_show_other_bodies(tera: &Tera, template: &str, own: Option<&str>) -> bool {
+    if tera.get_template(template).is_err() {
+        return true;
+    }
+    let mut chain = Vec::new();
+    collect_chain(tera, template, &mut HashSet::new(), &mut chain);
+    let mut finder = Finder { own, bound: HashMap::new(), in_macro: false, shows: false };
+    // Bindings may be used above where they are made (a block filled in by a child template):
+    // walk until the kinds settle, which they do since they only grow.
+    loop {
+        let before = finder.bound.clone();
+        finder.shows = false;
+        for template in &chain {
+            finder.in_macro = false;
+            finder.nodes(&template.ast);
+            finder.in_macro = true;
+            for definition in template.macros.values() {
+                finder.nodes(&definition.body);
+            }
+        }
+        if finder.shows || finder.bound == before {
+            return finder.shows;
+        }
+    }
+}
+
+fn collect_chain<'t>(tera: &'t Tera, name: &str, seen: &mut HashSet<String>, chain: &mut Vec<&'t tera::Template>) {
+    if !seen.insert(name.to_string()) {
+        return;
+    }
+    let Ok(template) = tera.get_template(name) else { return };
+    chain.push(template);
+    let mut linked: Vec<String> = template.parents.clone();
+    linked.extend(template.imported_macro_files.iter().map(|(file, _)| file.clone()));
+    includes(&template.ast, &mut linked);
+    for definition in template.macros.values() {
+        includes(&definition.body, &mut linked);
+    }
+    for other in linked {
+        collect_chain(tera, &other, seen, chain);
+    }
+}
+
+fn includes(nodes: &[Node], found: &mut Vec<String>) {
+    for node in nodes {
+        match node {
+            Node::Include(_, names, _) => found.extend(names.iter().cloned()),
+            Node::MacroDefinition(_, definition, _) => includes(&definition.body, found),
+            Node::FilterSection(_, section, _) => includes(&section.body, found),
+            Node::Block(_, block, _) => includes(&block.body, found),
+            Node::Forloop(_, forloop, _) => {
+                includes(&forloop.body, found);
+                includes(forloop.empty_body.as_deref().unwrap_or_default(), found);
+            }
+            Node::If(branches, _) => {
+                branches.conditions.iter().for_each(|(_, _, body)| includes(body, found));
+                includes(branches.otherwise.as_ref().map_or(&[][..], |(_, body)| body), found);
+            }
+            _ => {}
+        }
+    }
+}
+
+struct Finder<'a> {
+    own: Option<&'a str>,
+    /// Names bound with `set` or `for`, with the kind of what they were bound to.
+    bound: HashMap<String, Kind>,
+    in_macro: bool,
+    shows: bool,
+}
+
+impl Finder<'_> {
+    fn nodes(&mut self, nodes: &[Node]) {
+        for node in nodes {
+            match node {
+                Node::VariableBlock(_, expr) => {
+                    let kind = self.expr(expr);
+                    self.whole(kind);
+                }
+                Node::MacroDefinition(_, definition, _) => {
+                    definition.args.values().flatten().for_each(|e| self.whole_expr(e));
+                    let was = std::mem::replace(&mut self.in_macro, true);
+                    self.nodes(&definition.body);
+                    self.in_macro = was;
+                }
+                Node::Set(_, set) => {
+                    let kind = self.expr(&set.value);
+                    self.bind(&set.key, kind);
+                }
+                Node::FilterSection(_, section, _) => {
+                    section.filter.args.values().for_each(|e| self.whole_expr(e));
+                    self.nodes(&section.body);
+                }
+                Node::Block(_, block, _) => self.nodes(&block.body),
+                Node::Forloop(_, forloop, _) => {
+                    let kind = self.expr(&forloop.container);
+                    if let Some(key) = &forloop.key {
+                        self.bind(key, Kind::Plain);
+                    }
+                    self.bind(&forloop.value, kind);
+                    self.nodes(&forloop.body);
+                    if let Some(empty) = &forloop.empty_body {
+                        self.nodes(empty);
+                    }
+                }
+                Node::If(branches, _) => {
+                    for (_, condition, body) in &branches.conditions {
+                        self.condition(condition);
+                        self.nodes(body);
+                    }
+                    if let Some((_, body)) = &branches.otherwise {
+                        self.nodes(body);
+                    }
+                }
+                Node::Include(..)
+                | Node::Super
+                | Node::Text(_)
+                | Node::Extends(..)
+                | Node::ImportMacro(..)
+                | Node::Raw(..)
+                | Node::Break(_)
+                | Node::Continue(_)
+                | Node::Comment(..) => {}
+            }
+        }
+    }
+
+    fn bind(&mut self, name: &str, kind: Kind) {
+        let entry = self.bound.entry(name.to_string()).or_insert(kind);
+        *entry = (*entry).max(kind);
+    }
+
+    /// Content used whole may be read anywhere.
+    fn whole(&mut self, kind: Kind) {
+        self.shows |= kind != Kind::Plain;
+    }
+
+    fn whole_expr(&mut self, expr: &Expr) {
+        let kind = self.expr(expr);
+        self.whole(kind);
+    }
+
+    /// An `if` condition: content named bare (or joined with `and`, `or`, `not`) is only
+    /// tested for being there.
+    fn condition(&mut self, expr: &Expr) {
+        match &expr.val {
+            ExprVal::Ident(_) if expr.filters.is_empty() => {
+                self.expr(expr);
+            }
+            ExprVal::Logic(logic)
+                if expr.filters.is_empty()
+                    && matches!(logic.operator, tera::ast::LogicOperator::And | tera::ast::LogicOperator::Or) =>
+            {
+                self.condition(&logic.lhs);
+                self.condition(&logic.rhs);
+            }
+            _ => self.whole_expr(expr),
+        }
+    }
+
+    /// The kind of an expression's value, noting every body field it reads on the way.
+    fn expr(&mut self, expr: &Expr) -> Kind {
+        let mut kind = self.value(&expr.val);
+        for filter in &expr.filters {
+            kind = self.filter(kind, filter);
+        }
+        kind
+    }
+
+    fn filter(&mut self, input: Kind, filter: &FunctionCall) -> Kind {
+        for arg in filter.args.values() {
+            // `sort(attribute="content")` and the like name a field in a string.
+            if let ExprVal::String(field) = &arg.val
+                && input != Kind::Plain
+                && BODY_FIELDS.contains(&field.as_str())
+            {
+                self.shows = true;
+            }
+            self.whole_expr(arg);
+        }
+        match filter.name.as_str() {
+            "length" => Kind::Plain,
+            "map" => match filter.args.get("attribute").map(|a| &a.val) {
+                Some(ExprVal::String(field)) => self.field(input, field, false),
+                _ => {
+                    self.whole(input);
+                    Kind::Plain
+                }
+            },
+            name if PASSING_FILTERS.contains(&name) => input,
+            _ => {
+                self.whole(input);
+                Kind::Plain
+            }
+        }
+    }
+
+    fn value(&mut self, value: &ExprVal) -> Kind {
+        match value {
+            ExprVal::Ident(ident) => self.ident(ident),
+            ExprVal::Math(math) => {
+                self.whole_expr(&math.lhs);
+                self.whole_expr(&math.rhs);
+                Kind::Plain
+            }
+            ExprVal::Logic(logic) => {
+                self.whole_expr(&logic.lhs);
+                self.whole_expr(&logic.rhs);
+                Kind::Plain
+            }
+            ExprVal::Test(test) => {
+                self.ident(&test.ident);
+                test.args.iter().for_each(|e| self.whole_expr(e));
+                Kind::Plain
+            }
+            ExprVal::MacroCall(call) => {
+                call.args.values().for_each(|e| self.whole_expr(e));
+                Kind::Plain
+            }
+            ExprVal::FunctionCall(call) => {
+                call.args.values().for_each(|e| self.whole_expr(e));
+                if CONTENT_FUNCTIONS.contains(&call.name.as_str()) { Kind::Other } else { Kind::Plain }
+            }
+            ExprVal::Array(items) => items.iter().map(|e| self.expr(e)).max().unwrap_or(Kind::Plain),
+            ExprVal::StringConcat(concat) => {
+                for part in &concat.values {
+                    let kind = self.value(part);
+                    self.whole(kind);
+                }
+                Kind::Plain
+            }
+            ExprVal::In(within) => {
+                self.whole_expr(&within.lhs);
+                self.whole_expr(&within.rhs);
+                Kind::Plain
+            }
+            ExprVal::String(_) | ExprVal::Int(_) | ExprVal::Float(_) | ExprVal::Bool(_) => Kind::Plain,
+        }
+    }
+
+    /// `a.b.c`, `a.0`, `a[0]`, `a["b"]`, `a[b]`: the root's kind, then each field's.
+    fn ident(&mut self, ident: &str) -> Kind {
+        let end = ident.find(['.', '[']).unwrap_or(ident.len());
+        let (root, mut rest) = ident.split_at(end);
+        let mut kind = self.root(root);
+        let mut direct = true;
+        loop {
+            if let Some(after) = rest.strip_prefix('.') {
+                let end = after.find(['.', '[']).unwrap_or(after.len());
+                let name = &after[..end];
+                // An item of a list (`pages.0`) is what the list holds.
+                if name.parse::<usize>().is_err() {
+                    kind = self.field(kind, name, direct);
+                }
+                rest = &after[end..];
+            } else if let Some(after) = rest.strip_prefix('[') {
+                let end = after.find(']').unwrap_or(after.len());
+                let inside = after[..end].trim();
+                let quoted = inside.strip_prefix(['"', '\'']).and_then(|s| s.strip_suffix(['"', '\'']));
+                match quoted {
+                    Some(name) => kind = self.field(kind, name, direct),
+                    None if inside.parse::<usize>().is_ok() => {}
+                    None => {
+                        // A subscript by a variable may name any field.
+                        self.ident(inside);
+                        self.whole(kind);
+                        kind = if kind == Kind::Plain { Kind::Plain } else { Kind::Unknown };
+                    }
+                }
+                rest = after.get(end + 1..).unwrap_or_default();
+            } else {
+                return kind;
+            }
+            direct = false;
+        }
+    }
+
+    fn root(&self, name: &str) -> Kind {
+        if let Some(kind) = self.bound.get(name) {
+            return *kind;
+        }
+        if self.in_macro || name == "loop" {
+            return Kind::Plain;
+        }
+        if Some(name) == self.own {
+            Kind::Own
+        } else if PLAIN_VARIABLES.contains(&name) {
+            Kind::Plain
+        } else if CONTENT_VARIABLES.contains(&name) {
+            Kind::Other
+        } else {
+            Kind::Unknown
+        }
+    }
+
+    /// The kind of field `name` of a `kind` value; `direct` when the value is a context
+    /// variable itself (the own page's own body is no other's).
+    fn field(&mut self, kind: Kind, name: &str, direct: bool) -> Kind {
+        if kind == Kind::Plain {
+            return Kind::Plain;
+        }
+        if BODY_FIELDS.contains(&name) {
+            self.shows |= !(kind == Kind::Own && direct);
+            return Kind::Plain;
+        }
+        match kind {
+            Kind::Unknown => Kind::Unknown,
+            _ if CONTENT_FIELDS.contains(&name) => Kind::Other,
+            _ => Kind::Plain,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shows(templates: &[(&str, &str)], own: Option<&str>) -> bool {
+        let mut tera = Tera::default();
+        tera.add_raw_templates(templates.to_vec()).unwrap();
+        may_show_other_bodies(&tera, templates.last().unwrap().0, own)
+    }
+
+    #[test]
+    fn lists_of_titles_links_and_dates_show_no_other_body() {
+        for source in [
+            "{{ page.content | safe }}{{ page.toc | length }}{% if page.lower %}{{ page.lower.title }}{% endif %}",
+            "{% for p in paginator.pages %}{{ p.permalink }}{{ p.date | date(format=\"%Y\") }}{% endfor %}",
+            "{% for s in section.subsections %}{% set sub = get_section(path=s) %}{{ sub.title }}\
+             {{ sub.pages | length }}{% for p in sub.pages %}{% if loop.index <= 5 %}{{ p.title }}{% endif %}\
+             {% endfor %}{% endfor %}{{ section.content | safe }}",
+            "{% for t in page.taxonomies.tags %}{{ get_taxonomy_url(kind=\"tags\", name=t) }}{% endfor %}",
+            "{% import \"m.html\" as m %}{{ m::link(url=page.permalink) }}",
+        ] {
+            let own = if source.contains("section.") { "section" } else { "page" };
+            let m = ("m.html", "{% macro link(url) %}<a href=\"{{ url }}\">{{ url }}</a>{% endmacro link %}");
+            assert!(!shows(&[m, ("t.html", source)], Some(own)), "{source}");
+        }
+    }
+
+    #[test]
+    fn bodies_of_other_content_count_however_they_are_reached() {
+        for source in [
+            "{{ page.lower.content | safe }}",
+            "{% for p in paginator.pages %}{{ p.summary | safe }}{% endfor %}",
+            "{% set s = get_section(path=\"blog/_index.md\") %}{% set first = s.pages | first %}{{ first.toc }}",
+            "{% for p in section.pages | reverse %}{{ p.word_count }}{% endfor %}",
+            "{% for b in page.backlinks %}{{ b.title }}{% endfor %}{{ page.lower.backlinks | length }}",
+            "{{ section.pages | map(attribute=\"content\") | join(sep=\"\") }}",
+            "{{ section.pages | sort(attribute=\"reading_time\") | length }}",
+            "{% set f = \"content\" %}{% for p in paginator.pages %}{{ p[f] }}{% endfor %}",
+            "{{ paginator.pages | json_encode }}",
+            "{{ page | json_encode }}",
+            "{% import \"m.html\" as m %}{{ m::card(p=page.lower) }}",
+            "{{ mystery.content }}",
+            "{{ __tera_context }}",
+        ] {
+            let m = ("m.html", "{% macro card(p) %}{{ p }}{% endmacro card %}");
+            assert!(shows(&[m, ("t.html", source)], Some("page")), "{source}");
+        }
+    }
+
+    #[test]
+    fn the_whole_chain_counts_and_names_bound_below_their_use_too() {
+        let base = ("base.html", "{% block b %}{% endblock b %}{% include \"inc.html\" %}");
+        let inc = ("inc.html", "{{ latest.content | safe }}");
+        let child = (
+            "t.html",
+            "{% extends \"base.html\" %}{% block b %}{% set latest = get_page(path=\"a.md\") %}{% endblock b %}",
+        );
+        assert!(shows(&[base, inc, child], Some("page")));
+        let own_inc = ("inc.html", "{{ page.content | safe }}");
+        let plain_child = ("t.html", "{% extends \"base.html\" %}{% block b %}{{ page.title }}{% endblock b %}");
+        assert!(!shows(&[base, own_inc, plain_child], Some("page")));
+        assert!(shows(&[base, own_inc, plain_child], None), "a feed's `page` is no own page");
+    }
+}
