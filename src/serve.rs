@@ -169,7 +169,11 @@ fn dev_routes(config: &mut web::ServiceConfig, output: &Path, reload: &broadcast
                             let path = request.path().to_string();
                             let mut response = next.call(request).await?;
                             let rules = std::fs::read_to_string(&headers_file).unwrap_or_default();
-                            for (name, value) in host_headers(&rules, &path) {
+                            // Cache rules are left out: the dev server must never be cached.
+                            let headers = generator::postprocess::headers_for(&rules, &path);
+                            for (name, value) in
+                                headers.into_iter().filter(|(name, _)| !name.eq_ignore_ascii_case("cache-control"))
+                            {
                                 if let (Ok(name), Ok(value)) = (
                                     actix_web::http::header::HeaderName::try_from(name),
                                     actix_web::http::header::HeaderValue::try_from(value),
@@ -203,31 +207,6 @@ fn dev_routes(config: &mut web::ServiceConfig, output: &Path, reload: &broadcast
         );
 }
 
-/// The headers a `_headers` file (Netlify's format) gives `path`: every block whose pattern is
-/// the path, or matches it with its one `*` standing for any run of characters, in order. Cache
-/// rules are left out: the dev server must never be cached.
-fn host_headers<'a>(rules: &'a str, path: &str) -> Vec<(&'a str, &'a str)> {
-    let mut headers = Vec::new();
-    let mut applies = false;
-    for line in rules.lines() {
-        if !line.starts_with([' ', '\t']) {
-            let pattern = line.trim();
-            applies = match pattern.split_once('*') {
-                Some((prefix, suffix)) => {
-                    path.len() >= prefix.len() + suffix.len() && path.starts_with(prefix) && path.ends_with(suffix)
-                }
-                None => pattern == path,
-            };
-        } else if applies
-            && let Some((name, value)) = line.trim().split_once(':')
-            && !name.eq_ignore_ascii_case("cache-control")
-        {
-            headers.push((name.trim(), value.trim()));
-        }
-    }
-    headers
-}
-
 /// Server-sent events: one `reload` message per successful rebuild.
 fn reload_events(receiver: broadcast::Receiver<()>) -> HttpResponse {
     let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
@@ -239,28 +218,4 @@ fn reload_events(receiver: broadcast::Receiver<()>) -> HttpResponse {
         }
     });
     HttpResponse::Ok().content_type("text/event-stream").insert_header(("cache-control", "no-cache")).streaming(events)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_headers;
-
-    #[test]
-    fn a_path_gets_the_headers_of_its_own_rule_and_the_catch_all() {
-        let rules = "/*\n  X-Content-Type-Options: nosniff\n/donate/\n  Cache-Control: public\n  Content-Security-Policy: default-src 'self'\n/theme.css\n  Cache-Control: public\n";
-        assert_eq!(
-            host_headers(rules, "/donate/"),
-            [("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "default-src 'self'")]
-        );
-        assert_eq!(host_headers(rules, "/theme.css"), [("X-Content-Type-Options", "nosniff")]);
-    }
-
-    #[test]
-    fn a_splat_may_stand_inside_a_pattern() {
-        let rules = "/*/\n  X-Page: folder\n/*.html\n  X-Page: file\n";
-        assert_eq!(host_headers(rules, "/blog/post/"), [("X-Page", "folder")]);
-        assert_eq!(host_headers(rules, "/404.html"), [("X-Page", "file")]);
-        assert!(host_headers(rules, "/").is_empty(), "the splat's two ends must not share a character");
-        assert!(host_headers(rules, "/theme.css").is_empty());
-    }
 }

@@ -186,6 +186,27 @@ fn escape_xml(text: &str) -> String {
 /// gets under `/*`, pages by their URL shapes, and one rule per content-hashed file (few, and the
 /// only kind no pattern can tell from its original). Other files get the host's own revalidating
 /// default; `cache_policy` still gives them a short TTL where the server is ours (nginx, deploy).
+/// The headers a `_headers` file gives `path`, as hosts read it: every block whose pattern is
+/// the path, or matches it with its one `*` standing for any run of characters, in order.
+pub fn headers_for<'a>(rules: &'a str, path: &str) -> Vec<(&'a str, &'a str)> {
+    let mut headers = Vec::new();
+    let mut applies = false;
+    for line in rules.lines() {
+        if !line.starts_with([' ', '\t']) {
+            let pattern = line.trim();
+            applies = match pattern.split_once('*') {
+                Some((prefix, suffix)) => {
+                    path.len() >= prefix.len() + suffix.len() && path.starts_with(prefix) && path.ends_with(suffix)
+                }
+                None => pattern == path,
+            };
+        } else if applies && let Some((name, value)) = line.trim().split_once(':') {
+            headers.push((name.trim(), value.trim()));
+        }
+    }
+    headers
+}
+
 fn header_rules(site: &RenderedSite, page_headers: &[(&str, String)]) -> String {
     let mut rules = String::from("/*\n  X-Content-Type-Options: nosniff\n");
     for (name, value) in page_headers {
@@ -245,6 +266,32 @@ pub fn nginx_variable(header: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_gets_the_headers_of_its_own_rule_and_the_catch_all() {
+        let rules = "/*\n  X-Content-Type-Options: nosniff\n/donate/\n  Cache-Control: public\n  Content-Security-Policy: default-src 'self'\n/theme.css\n  Cache-Control: public\n";
+        assert_eq!(
+            headers_for(rules, "/donate/"),
+            [
+                ("X-Content-Type-Options", "nosniff"),
+                ("Cache-Control", "public"),
+                ("Content-Security-Policy", "default-src 'self'")
+            ]
+        );
+        assert_eq!(
+            headers_for(rules, "/theme.css"),
+            [("X-Content-Type-Options", "nosniff"), ("Cache-Control", "public")]
+        );
+    }
+
+    #[test]
+    fn a_splat_may_stand_inside_a_pattern() {
+        let rules = "/*/\n  X-Page: folder\n/*.html\n  X-Page: file\n";
+        assert_eq!(headers_for(rules, "/blog/post/"), [("X-Page", "folder")]);
+        assert_eq!(headers_for(rules, "/404.html"), [("X-Page", "file")]);
+        assert!(headers_for(rules, "/").is_empty(), "the splat's two ends must not share a character");
+        assert!(headers_for(rules, "/theme.css").is_empty());
+    }
 
     #[test]
     fn the_nginx_map_gives_pages_and_assets_the_policies_of_headers() {

@@ -71,7 +71,8 @@ fn documents<'a>(
     section_bodies: &'a [RenderedBody],
 ) -> Vec<Document<'a>> {
     let mut documents = Vec::new();
-    let mut indexed = vec![false; site.pages.len()];
+    // A transparent section's pages are in its parent's list too: index each page once.
+    let mut indexed = std::collections::HashSet::new();
     for (index, section) in site.sections.iter().enumerate() {
         let front = &section.front_matter;
         if section.placement.lang != lang || front.in_search_index == Some(false) {
@@ -89,7 +90,7 @@ fn documents<'a>(
         }
         for &page_index in &section.pages {
             let page = &site.pages[page_index];
-            if page.front_matter.in_search_index == Some(false) || std::mem::replace(&mut indexed[page_index], true) {
+            if page.front_matter.in_search_index == Some(false) || !indexed.insert(page_index) {
                 continue;
             }
             documents.push(Document {
