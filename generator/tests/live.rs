@@ -142,10 +142,30 @@ fn a_section_body_edit_is_an_edit_too() {
 }
 
 #[test]
-fn front_matter_template_and_new_file_changes_build_in_full() {
+fn a_new_title_or_description_renders_what_shows_it() {
     let mut site = Site::new();
+    // Post 2's title is in its neighbours, its pagers, its terms, the home page and the feeds,
+    // and in the backlinks of post 1, which it links to once edited.
+    site.edit("content/blog/post-2.md", "First paragraph of post 2.", "See [the first](@/blog/post-1.md).").unwrap();
     let rebuilt = site.edit("content/blog/post-2.md", "title = \"Post 2\"", "title = \"Second post\"").unwrap();
-    assert!(matches!(rebuilt, Rebuilt::Full(_)), "a new title moves into lists: {rebuilt:?}");
+    assert!(matches!(rebuilt, Rebuilt::Edits { .. }), "{rebuilt:?}");
+    let post_1 = String::from_utf8_lossy(&site.output()["blog/post-1/index.html"]).into_owned();
+    assert!(post_1.contains(">Second post</a>"), "{post_1}");
+    site.assert_same_as_full_build();
+
+    let rebuilt =
+        site.edit("content/blog/post-3.md", "description = \"Number *3*\"", "description = \"Third\"").unwrap();
+    assert!(matches!(rebuilt, Rebuilt::Edits { .. }), "{rebuilt:?}");
+    let rebuilt = site.edit("content/docs/_index.md", "+++\n", "+++\ndescription = \"All the docs\"\n").unwrap();
+    assert!(matches!(rebuilt, Rebuilt::Edits { .. }), "{rebuilt:?}");
+    site.assert_same_as_full_build();
+}
+
+#[test]
+fn dates_templates_and_new_files_build_in_full() {
+    let mut site = Site::new();
+    let rebuilt = site.edit("content/blog/post-2.md", "2024-01-02T10:00:00Z", "2024-01-09T10:00:00Z").unwrap();
+    assert!(matches!(rebuilt, Rebuilt::Full(_)), "a new date reorders the blog: {rebuilt:?}");
     site.assert_same_as_full_build();
 
     let rebuilt = site.edit("templates/page.html", "{{ page.title }}", "{{ page.title | upper }}").unwrap();

@@ -11,7 +11,7 @@ mod memory;
 mod reads;
 mod search;
 pub(crate) mod shortcodes;
-mod shows_bodies;
+mod shows_fields;
 mod usage;
 mod views;
 pub(crate) mod zola_functions;

@@ -1,12 +1,12 @@
-//! Whether a template may show what an edit to a body changes (`content`, `summary`, `toc`,
-//! `word_count`, `reading_time`, `backlinks`) of a page or section other than its own, found
-//! from its syntax tree. The dev server then skips the files that only list an edited page by
-//! its title, link and date: its section's pagers, its neighbours, its terms, a home page that
-//! fetches every section.
+//! Whether a template may show given fields (what an edit changed: `content`, `summary`,
+//! `title`…) of a page or section other than its own, found from its syntax tree. After an
+//! edit to a body, the dev server then skips the files that only list the page by its title,
+//! link and date: its section's pagers, its neighbours, its terms, a home page that fetches
+//! every section.
 //!
 //! Each expression gets a kind: plain data, the render's own page or section, other content
 //! (pages, sections, pagers, terms and what is fetched with `get_page` and the like), or
-//! unknown. A body field read from other or unknown content counts, and so does other or
+//! unknown. One of the fields read from other or unknown content counts, and so does other or
 //! unknown content used whole (printed, given to a filter, function, macro or comparison), since
 //! that may reach any field. Names bound with `set` and `for` take the kind of their value; an
 //! unbound name is unknown. Macros see only their arguments, and an argument that is not plain
@@ -18,7 +18,7 @@ use tera::Tera;
 use tera::ast::{Expr, ExprVal, FunctionCall, Node};
 
 /// What an edit to a body changes in a page's or section's template value.
-const BODY_FIELDS: [&str; 6] = ["content", "summary", "toc", "word_count", "reading_time", "backlinks"];
+pub const BODY_FIELDS: [&str; 6] = ["content", "summary", "toc", "word_count", "reading_time", "backlinks"];
 
 /// Fields of content that hold other content.
 const CONTENT_FIELDS: [&str; 4] = ["pages", "lower", "higher", "items"];
@@ -53,17 +53,17 @@ enum Kind {
     Unknown,
 }
 
-/// Whether rendering `template` may show a body field of content other than `own`, the
+/// Whether rendering `template` may show one of `fields` of content other than `own`, the
 /// context variable (`page` or `section`) that holds the render's own page or section.
 /// Includes, parents and imported macros count as part of the template; a template the site
 /// does not have (a built-in one) may show anything.
-pub fn may_show_other_bodies(tera: &Tera, template: &str, own: Option<&str>) -> bool {
+pub fn may_show_fields_of_others(tera: &Tera, template: &str, own: Option<&str>, fields: &[&str]) -> bool {
     if tera.get_template(template).is_err() {
         return true;
     }
     let mut chain = Vec::new();
     collect_chain(tera, template, &mut HashSet::new(), &mut chain);
-    let mut finder = Finder { own, bound: HashMap::new(), in_macro: false, shows: false };
+    let mut finder = Finder { own, fields, bound: HashMap::new(), in_macro: false, shows: false };
     // Bindings may be used above where they are made (a block filled in by a child template):
     // walk until the kinds settle, which they do since they only grow.
     loop {
@@ -122,6 +122,7 @@ fn includes(nodes: &[Node], found: &mut Vec<String>) {
 
 struct Finder<'a> {
     own: Option<&'a str>,
+    fields: &'a [&'a str],
     /// Names bound with `set` or `for`, with the kind of what they were bound to.
     bound: HashMap<String, Kind>,
     in_macro: bool,
@@ -231,7 +232,7 @@ impl Finder<'_> {
             // `sort(attribute="content")` and the like name a field in a string.
             if let ExprVal::String(field) = &arg.val
                 && input != Kind::Plain
-                && BODY_FIELDS.contains(&field.as_str())
+                && self.fields.contains(&field.as_str())
             {
                 self.shows = true;
             }
@@ -358,7 +359,7 @@ impl Finder<'_> {
         if kind == Kind::Plain {
             return Kind::Plain;
         }
-        if BODY_FIELDS.contains(&name) {
+        if self.fields.contains(&name) {
             self.shows |= !(kind == Kind::Own && direct);
             return Kind::Plain;
         }
@@ -377,7 +378,7 @@ mod tests {
     fn shows(templates: &[(&str, &str)], own: Option<&str>) -> bool {
         let mut tera = Tera::default();
         tera.add_raw_templates(templates.to_vec()).unwrap();
-        may_show_other_bodies(&tera, templates.last().unwrap().0, own)
+        may_show_fields_of_others(&tera, templates.last().unwrap().0, own, &BODY_FIELDS)
     }
 
     #[test]
