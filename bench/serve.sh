@@ -3,8 +3,9 @@
 # (make_corpus.py --flavor zola), sources and output on tmpfs. Starts the dev server, waits for
 # its first (full) build, then ROUNDS times rewrites the body of one page and reads the time
 # the server logs for the rebuild ("site updated … ms=…": from the changed file to the files
-# written; the 150 ms the watcher waits for an editor's save to settle comes before it), and
-# last rewrites the page's title, which builds in full. Prints each round and the median.
+# written; the 150 ms the watcher waits for an editor's save to settle comes before it); then
+# ROUNDS times its title, and once its date, which builds in full. Prints each round and the
+# medians.
 #
 #   bench/serve.sh                      # PAGES=10000 ROUNDS=5
 #   PAGES=1000 ROUNDS=9 bench/serve.sh
@@ -55,20 +56,32 @@ sleep 1  # let the watcher settle after the first build
 
 page=$(find "$WORK/site/content" -name '*.md' ! -name '_index.md' | sort | sed -n "$((PAGES / 2))p")
 echo "editing ${page#"$WORK/site/"}"
-: >"$WORK/rounds"
-for round in $(seq "$ROUNDS"); do
-    lines=$(wc -l <"$WORK/serve.log")
-    printf '\nEdited in round %s.\n' "$round" >>"$page"
-    line=$(log_after "$lines" 'site (updated|built)')
-    ms=$(sed -E 's/.*ms=([0-9.]+).*/\1/' <<<"$line")
-    printf 'round %s  %8.1f ms   %s\n' "$round" "$ms" "$(grep -oE 'rendered=[0-9]+ written=[0-9]+' <<<"$line" || echo 'full build')"
-    echo "$ms" >>"$WORK/rounds"
-    sleep 0.5
-done
-printf 'median   %8.1f ms   (one-page body edit, %s pages)\n' "$(median <"$WORK/rounds")" "$PAGES"
 
-lines=$(wc -l <"$WORK/serve.log")
-sed -i '0,/^title = /s/^title = "/title = "Retitled /' "$page"
-line=$(log_after "$lines" 'site (updated|built)')
-printf 'title    %8.1f ms   (%s)\n' "$(sed -E 's/.*ms=([0-9.]+).*/\1/' <<<"$line")" \
-    "$(grep -q 'site built' <<<"$line" && echo 'a front-matter edit: full build' || echo 'incremental')"
+# measure LABEL COMMAND…: ROUNDS times runs the edit (given the round) and prints the time of
+# the rebuild it caused, then the median.
+measure() {
+    local label="$1" line ms
+    shift
+    : >"$WORK/rounds"
+    for round in $(seq "$ROUNDS"); do
+        local lines
+        lines=$(wc -l <"$WORK/serve.log")
+        "$@" "$round"
+        line=$(log_after "$lines" 'site (updated|built)')
+        ms=$(sed -E 's/.*ms=([0-9.]+).*/\1/' <<<"$line")
+        printf '  round %s %8.1f ms   %s\n' "$round" "$ms" \
+            "$(grep -oE 'rendered=[0-9]+ written=[0-9]+' <<<"$line" || echo 'full build')"
+        echo "$ms" >>"$WORK/rounds"
+        sleep 0.5
+    done
+    printf '%-24s median %8.1f ms   (%s pages)\n' "$label" "$(median <"$WORK/rounds")" "$PAGES"
+}
+
+edit_body() { printf '\nEdited in round %s.\n' "$1" >>"$page"; }
+edit_title() { sed -i -E "0,/^title = /s/^title = \"(Retitled [0-9]+: )?/title = \"Retitled $1: /" "$page"; }
+# A new date moves the page in its section, its terms and the feeds: a full build.
+edit_date() { sed -i -E "0,/^date = /s/^date = [0-9]{4}/date = 2030/" "$page"; }
+
+measure "body edit" edit_body
+measure "title edit" edit_title
+ROUNDS=1 measure "date edit (full build)" edit_date

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::feeds::Feed;
 use super::markdown::highlight::Highlighter;
-use super::shows_fields::{self, BODY_FIELDS};
+use super::others_read::{self, BODY_FIELDS, OthersRead};
 use super::views::{Bodies, Views};
 use super::{Content, Job, OutputFile, RenderedSite, Shared, search};
 use crate::CampaignProgress;
@@ -125,7 +125,7 @@ impl RenderMemory {
     /// The jobs to render again: a file that showed changed content renders again if that is
     /// its own page or section, or if its template may show a changed field of other content.
     fn affected_jobs(&self, changes: &Changes) -> Vec<usize> {
-        let mut shows: HashMap<(String, Option<&str>, &BTreeSet<&str>), bool> = HashMap::new();
+        let mut reads: HashMap<(String, Option<&str>), OthersRead> = HashMap::new();
         (0..self.jobs.len())
             .filter(|&i| {
                 let (job, read) = &self.jobs[i];
@@ -136,10 +136,13 @@ impl RenderMemory {
                     }
                     let template = job.template(&self.site, &self.site.templates, &self.feeds);
                     let own_name = own.map(|(_, name)| name);
-                    *shows.entry((template, own_name, fields)).or_insert_with_key(|(template, own_name, fields)| {
-                        let fields: Vec<&str> = fields.iter().copied().collect();
-                        shows_fields::may_show_fields_of_others(&self.site.templates, template, *own_name, &fields)
-                    })
+                    let fields: Vec<&str> = fields.iter().copied().collect();
+                    reads
+                        .entry((template, own_name))
+                        .or_insert_with_key(|(template, own_name)| {
+                            others_read::others_read(&self.site.templates, template, *own_name)
+                        })
+                        .any_of(&fields)
                 })
             })
             .collect()

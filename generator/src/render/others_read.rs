@@ -12,7 +12,7 @@
 //! unbound name is unknown. Macros see only their arguments, and an argument that is not plain
 //! already counts at the call, so inside a macro an unbound name is plain.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use tera::Tera;
 use tera::ast::{Expr, ExprVal, FunctionCall, Node};
@@ -53,22 +53,39 @@ enum Kind {
     Unknown,
 }
 
-/// Whether rendering `template` may show one of `fields` of content other than `own`, the
-/// context variable (`page` or `section`) that holds the render's own page or section.
-/// Includes, parents and imported macros count as part of the template; a template the site
-/// does not have (a built-in one) may show anything.
-pub fn may_show_fields_of_others(tera: &Tera, template: &str, own: Option<&str>, fields: &[&str]) -> bool {
+/// What rendering a template may read of content other than its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OthersRead {
+    /// It uses such content whole, or is built in: it may read any field.
+    Anything,
+    /// The top-level fields (`title`, `extra`…) it may read.
+    Fields(BTreeSet<String>),
+}
+
+impl OthersRead {
+    pub fn any_of(&self, fields: &[&str]) -> bool {
+        match self {
+            OthersRead::Anything => true,
+            OthersRead::Fields(read) => fields.iter().any(|field| read.contains(*field)),
+        }
+    }
+}
+
+/// What rendering `template` may read of content other than `own`, the context variable
+/// (`page` or `section`) that holds the render's own page or section. Includes, parents and
+/// imported macros count as part of the template; a template the site does not have (a
+/// built-in one) may read anything.
+pub fn others_read(tera: &Tera, template: &str, own: Option<&str>) -> OthersRead {
     if tera.get_template(template).is_err() {
-        return true;
+        return OthersRead::Anything;
     }
     let mut chain = Vec::new();
     collect_chain(tera, template, &mut HashSet::new(), &mut chain);
-    let mut finder = Finder { own, fields, bound: HashMap::new(), in_macro: false, shows: false };
+    let mut finder = Finder { own, bound: HashMap::new(), in_macro: false, whole: false, read: BTreeSet::new() };
     // Bindings may be used above where they are made (a block filled in by a child template):
     // walk until the kinds settle, which they do since they only grow.
     loop {
         let before = finder.bound.clone();
-        finder.shows = false;
         for template in &chain {
             finder.in_macro = false;
             finder.nodes(&template.ast);
@@ -77,8 +94,11 @@ pub fn may_show_fields_of_others(tera: &Tera, template: &str, own: Option<&str>,
                 finder.nodes(&definition.body);
             }
         }
-        if finder.shows || finder.bound == before {
-            return finder.shows;
+        if finder.whole {
+            return OthersRead::Anything;
+        }
+        if finder.bound == before {
+            return OthersRead::Fields(finder.read);
         }
     }
 }
@@ -122,11 +142,13 @@ fn includes(nodes: &[Node], found: &mut Vec<String>) {
 
 struct Finder<'a> {
     own: Option<&'a str>,
-    fields: &'a [&'a str],
     /// Names bound with `set` or `for`, with the kind of what they were bound to.
     bound: HashMap<String, Kind>,
     in_macro: bool,
-    shows: bool,
+    /// Other or unknown content was used whole.
+    whole: bool,
+    /// The fields read of other or unknown content.
+    read: BTreeSet<String>,
 }
 
 impl Finder<'_> {
@@ -192,7 +214,7 @@ impl Finder<'_> {
 
     /// Content used whole may be read anywhere.
     fn whole(&mut self, kind: Kind) {
-        self.shows |= kind != Kind::Plain;
+        self.whole |= kind != Kind::Plain;
     }
 
     fn whole_expr(&mut self, expr: &Expr) {
@@ -229,19 +251,18 @@ impl Finder<'_> {
 
     fn filter(&mut self, input: Kind, filter: &FunctionCall) -> Kind {
         for arg in filter.args.values() {
-            // `sort(attribute="content")` and the like name a field in a string.
+            // `sort(attribute="extra.rank")` and the like name a field in a string.
             if let ExprVal::String(field) = &arg.val
                 && input != Kind::Plain
-                && self.fields.contains(&field.as_str())
             {
-                self.shows = true;
+                self.read.insert(top_field(field).to_string());
             }
             self.whole_expr(arg);
         }
         match filter.name.as_str() {
             "length" => Kind::Plain,
             "map" => match filter.args.get("attribute").map(|a| &a.val) {
-                Some(ExprVal::String(field)) => self.field(input, field, false),
+                Some(ExprVal::String(field)) => self.field(input, top_field(field), false),
                 _ => {
                     self.whole(input);
                     Kind::Plain
@@ -354,14 +375,14 @@ impl Finder<'_> {
     }
 
     /// The kind of field `name` of a `kind` value; `direct` when the value is a context
-    /// variable itself (the own page's own body is no other's).
+    /// variable itself (the own page's own fields are no other's).
     fn field(&mut self, kind: Kind, name: &str, direct: bool) -> Kind {
-        if kind == Kind::Plain {
-            return Kind::Plain;
-        }
-        if self.fields.contains(&name) {
-            self.shows |= !(kind == Kind::Own && direct);
-            return Kind::Plain;
+        match kind {
+            Kind::Plain => return Kind::Plain,
+            Kind::Own if direct => {}
+            _ => {
+                self.read.insert(name.to_string());
+            }
         }
         match kind {
             Kind::Unknown => Kind::Unknown,
@@ -371,6 +392,11 @@ impl Finder<'_> {
     }
 }
 
+/// `extra.rank` → `extra`.
+fn top_field(path: &str) -> &str {
+    path.split('.').next().unwrap_or(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,7 +404,7 @@ mod tests {
     fn shows(templates: &[(&str, &str)], own: Option<&str>) -> bool {
         let mut tera = Tera::default();
         tera.add_raw_templates(templates.to_vec()).unwrap();
-        may_show_fields_of_others(&tera, templates.last().unwrap().0, own, &BODY_FIELDS)
+        others_read(&tera, templates.last().unwrap().0, own).any_of(&BODY_FIELDS)
     }
 
     #[test]
