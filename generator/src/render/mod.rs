@@ -183,9 +183,26 @@ impl Shared {
             }
         }
         let renderer = Renderer::new(site, views, &templates, &self.config, &self.config_values, feeds);
+        // What each template may read of other pages, so each render gets only that of them.
+        let mut shown: HashMap<(String, Option<&str>), Option<views::Fields>> = HashMap::new();
+        let keys: Vec<(String, Option<&str>)> =
+            jobs.iter().map(|job| (job.template(site, &templates, feeds), job.own().map(|(_, name)| name))).collect();
+        for key in &keys {
+            shown.entry(key.clone()).or_insert_with_key(|(template, own)| {
+                match others_read::others_read(&templates, template, *own) {
+                    others_read::OthersRead::Anything => None,
+                    others_read::OthersRead::Fields(fields) => Some(Arc::new(fields)),
+                }
+            });
+        }
         let results: Vec<(Result<JobFile, Problem>, Vec<Content>)> = jobs
             .par_iter()
-            .map(|job| if watch { reads::watch(|| renderer.render(job)) } else { (renderer.render(job), Vec::new()) })
+            .zip(&keys)
+            .map(|(job, key)| {
+                views::showing(shown[key].clone(), || {
+                    if watch { reads::watch(|| renderer.render(job)) } else { (renderer.render(job), Vec::new()) }
+                })
+            })
             .collect();
         let mut rendered = Vec::with_capacity(results.len());
         for (result, read) in results {
@@ -506,7 +523,7 @@ impl<'a> Renderer<'a> {
                 let page = &self.site.pages[*index];
                 let template = page_template(self.site, page);
                 let mut context = self.context(&page.placement.lang, &page.placement.path);
-                context.insert("page".into(), self.views.page_with_neighbours(page, *index));
+                context.insert("page".into(), self.views.own_page(page, *index));
                 self.render_template(&template, context, &page.placement.file, &page.placement.path)
             }
             Job::Section { section: index, pager } => {

@@ -1,7 +1,9 @@
 //! What templates see, named as Zola names it: pages, sections, taxonomy terms and pagers,
 //! each turned into a template value once and shared by every render that shows it.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use campaigns::Campaign;
 use num_format::{Locale, ToFormattedString};
@@ -128,6 +130,24 @@ struct SectionView<'a> {
     paginate_by: Option<usize>,
 }
 
+/// Names of a page value's fields.
+pub type Fields = Arc<BTreeSet<String>>;
+
+thread_local! {
+    /// The fields of other pages the render on this thread may read, when its templates say.
+    static SHOWN: RefCell<Option<Fields>> = const { RefCell::new(None) };
+}
+
+/// Runs `render` with the pages handed to it cut down to `fields` (whole with `None`): a page
+/// listed in a big section is cloned into every render that lists it, and most read only its
+/// title, link and date.
+pub fn showing<T>(fields: Option<Fields>, render: impl FnOnce() -> T) -> T {
+    let outer = SHOWN.with(|shown| shown.replace(fields));
+    let result = render();
+    SHOWN.with(|shown| shown.replace(outer));
+    result
+}
+
 /// Every page and section as a template value, made once. A section's value holds no pages:
 /// [`Views::section_with_pages`] adds them for the renders that show them. Each value handed
 /// out is noted in [`reads`], so the dev server knows which files showed it.
@@ -169,9 +189,21 @@ impl Views {
         }
     }
 
+    /// A page's value, with only the fields the render on this thread may read of it.
     pub fn page(&self, index: usize) -> Value {
         reads::note(Content::Page(index));
-        self.pages[index].clone()
+        SHOWN.with(|shown| match (&*shown.borrow(), &self.pages[index]) {
+            (Some(fields), Value::Object(all)) => Value::Object(
+                all.iter().filter(|(name, _)| fields.contains(*name)).map(|(n, v)| (n.clone(), v.clone())).collect(),
+            ),
+            (_, value) => value.clone(),
+        })
+    }
+
+    /// The render's own page with its neighbours: whole, since its template reads it by name.
+    pub fn own_page(&self, page: &ResolvedPage, index: usize) -> Value {
+        reads::note(Content::Page(index));
+        self.with_neighbours(self.pages[index].clone(), page)
     }
 
     /// A section's value without its pages.
@@ -182,7 +214,10 @@ impl Views {
 
     /// A page as its own template sees it: with its neighbours in the section.
     pub fn page_with_neighbours(&self, page: &ResolvedPage, index: usize) -> Value {
-        let mut value = self.page(index);
+        self.with_neighbours(self.page(index), page)
+    }
+
+    fn with_neighbours(&self, mut value: Value, page: &ResolvedPage) -> Value {
         if let Some(object) = value.as_object_mut() {
             object.insert("lower".into(), page.lower.map_or(Value::Null, |i| self.page(i)));
             object.insert("higher".into(), page.higher.map_or(Value::Null, |i| self.page(i)));
