@@ -85,3 +85,4 @@ edit_date() { sed -i -E "0,/^date = /s/^date = [0-9]{4}/date = 2030/" "$page"; }
 measure "body edit" edit_body
 measure "title edit" edit_title
 ROUNDS=1 measure "date edit (full build)" edit_date
+echo "server's peak memory: $(awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$SERVE_PID/status")"
