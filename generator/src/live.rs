@@ -107,8 +107,10 @@ impl Memory {
     ) -> Result<Option<Rebuilt>, BuildError> {
         let mut edits = Vec::with_capacity(changed.len());
         for file in changed {
-            if !file.exists() && !self.render.knows(file) {
-                continue; // an editor's temporary file, come and gone
+            // An editor's temporary file among the content, come and gone, changes nothing;
+            // any other file gone (a template, a data file…) needs a full build.
+            if !file.exists() && file.starts_with(&paths.content) && !self.render.knows(file) {
+                continue;
             }
             match load::content_file(paths, &self.config, file)
                 .map_err(|problem| crate::Problems::sorted(vec![problem]))?

@@ -172,6 +172,12 @@ fn dates_templates_and_new_files_build_in_full() {
     assert!(matches!(rebuilt, Rebuilt::Full(_)), "{rebuilt:?}");
     site.assert_same_as_full_build();
 
+    // A template gone: the tag pages fall back to `taxonomy_single.html`.
+    let gone = site.file("templates/tags/single.html");
+    fs::remove_file(&gone).unwrap();
+    assert!(matches!(site.live.rebuild(&[gone], &options()).unwrap(), Rebuilt::Full(_)));
+    site.assert_same_as_full_build();
+
     let new = site.file("content/blog/post-6.md");
     fs::write(&new, "+++\ntitle = \"Post 6\"\ndate = 2024-02-06\n+++\nSix.\n").unwrap();
     assert!(matches!(site.live.rebuild(&[new], &options()).unwrap(), Rebuilt::Full(_)));

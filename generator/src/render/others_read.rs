@@ -8,9 +8,10 @@
 //! (pages, sections, pagers, terms and what is fetched with `get_page` and the like), or
 //! unknown. One of the fields read from other or unknown content counts, and so does other or
 //! unknown content used whole (printed, given to a filter, function, macro or comparison), since
-//! that may reach any field. Names bound with `set` and `for` take the kind of their value; an
-//! unbound name is unknown. Macros see only their arguments, and an argument that is not plain
-//! already counts at the call, so inside a macro an unbound name is plain.
+//! that may reach any field. Names bound with `set` and `for` take the kind of their value, and
+//! a context variable's name keeps its context kind too (bindings are not scoped); any other
+//! unbound name is unknown. A macro's arguments are plain, since one that is not already counts
+//! as used whole at the call; other names in a macro are the render's context, as in Tera.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -27,8 +28,7 @@ const CONTENT_FIELDS: [&str; 4] = ["pages", "lower", "higher", "items"];
 const CONTENT_FUNCTIONS: [&str; 4] = ["get_page", "get_section", "get_taxonomy", "get_taxonomy_term"];
 
 /// Filters that give back (part of) their input, so its kind, without reading it whole.
-const PASSING_FILTERS: [&str; 10] =
-    ["first", "last", "nth", "slice", "reverse", "sort", "unique", "filter", "group_by", "concat"];
+const PASSING_FILTERS: [&str; 9] = ["first", "last", "nth", "slice", "reverse", "sort", "unique", "filter", "concat"];
 
 /// Context variables that hold no content (`taxonomy` is its config). Any other is unknown
 /// unless named as the render's own or as other content.
@@ -81,17 +81,16 @@ pub fn others_read(tera: &Tera, template: &str, own: Option<&str>) -> OthersRead
     }
     let mut chain = Vec::new();
     collect_chain(tera, template, &mut HashSet::new(), &mut chain);
-    let mut finder = Finder { own, bound: HashMap::new(), in_macro: false, whole: false, read: BTreeSet::new() };
+    let mut finder =
+        Finder { own, bound: HashMap::new(), macro_args: HashSet::new(), whole: false, read: BTreeSet::new() };
     // Bindings may be used above where they are made (a block filled in by a child template):
     // walk until the kinds settle, which they do since they only grow.
     loop {
         let before = finder.bound.clone();
         for template in &chain {
-            finder.in_macro = false;
             finder.nodes(&template.ast);
-            finder.in_macro = true;
             for definition in template.macros.values() {
-                finder.nodes(&definition.body);
+                finder.macro_body(definition);
             }
         }
         if finder.whole {
@@ -144,7 +143,8 @@ struct Finder<'a> {
     own: Option<&'a str>,
     /// Names bound with `set` or `for`, with the kind of what they were bound to.
     bound: HashMap<String, Kind>,
-    in_macro: bool,
+    /// The arguments of the macro being read, if one is.
+    macro_args: HashSet<String>,
     /// Other or unknown content was used whole.
     whole: bool,
     /// The fields read of other or unknown content.
@@ -159,12 +159,7 @@ impl Finder<'_> {
                     let kind = self.expr(expr);
                     self.whole(kind);
                 }
-                Node::MacroDefinition(_, definition, _) => {
-                    definition.args.values().flatten().for_each(|e| self.whole_expr(e));
-                    let was = std::mem::replace(&mut self.in_macro, true);
-                    self.nodes(&definition.body);
-                    self.in_macro = was;
-                }
+                Node::MacroDefinition(_, definition, _) => self.macro_body(definition),
                 Node::Set(_, set) => {
                     let kind = self.expr(&set.value);
                     self.bind(&set.key, kind);
@@ -176,10 +171,14 @@ impl Finder<'_> {
                 Node::Block(_, block, _) => self.nodes(&block.body),
                 Node::Forloop(_, forloop, _) => {
                     let kind = self.expr(&forloop.container);
-                    if let Some(key) = &forloop.key {
-                        self.bind(key, Kind::Plain);
+                    match &forloop.key {
+                        Some(key) => {
+                            // The values of a map of content (`for k, v in page`) may be anything.
+                            self.bind(key, Kind::Plain);
+                            self.bind(&forloop.value, if kind == Kind::Plain { Kind::Plain } else { Kind::Unknown });
+                        }
+                        None => self.bind(&forloop.value, kind),
                     }
-                    self.bind(&forloop.value, kind);
                     self.nodes(&forloop.body);
                     if let Some(empty) = &forloop.empty_body {
                         self.nodes(empty);
@@ -205,6 +204,16 @@ impl Finder<'_> {
                 | Node::Comment(..) => {}
             }
         }
+    }
+
+    /// A macro's body. Its arguments are plain (one that is not already counts as used whole
+    /// at the call); other names are looked up in the render's context, as Tera does.
+    fn macro_body(&mut self, definition: &tera::ast::MacroDefinition) {
+        definition.args.values().flatten().for_each(|e| self.whole_expr(e));
+        let args = definition.args.keys().cloned().collect();
+        let outer = std::mem::replace(&mut self.macro_args, args);
+        self.nodes(&definition.body);
+        self.macro_args = outer;
     }
 
     fn bind(&mut self, name: &str, kind: Kind) {
@@ -251,16 +260,21 @@ impl Finder<'_> {
 
     fn filter(&mut self, input: Kind, filter: &FunctionCall) -> Kind {
         for arg in filter.args.values() {
-            // `sort(attribute="extra.rank")` and the like name a field in a string.
-            if let ExprVal::String(field) = &arg.val
-                && input != Kind::Plain
-            {
-                self.read.insert(top_field(field).to_string());
+            // `sort(attribute="extra.rank")` and the like name a field in a string; named by
+            // a variable, it may be any field.
+            match &arg.val {
+                ExprVal::String(field) if input != Kind::Plain => {
+                    self.read.insert(top_field(field).to_string());
+                }
+                ExprVal::String(_) | ExprVal::Int(_) | ExprVal::Float(_) | ExprVal::Bool(_) => {}
+                _ => self.whole(input),
             }
             self.whole_expr(arg);
         }
         match filter.name.as_str() {
             "length" => Kind::Plain,
+            // A map from each value to its pages.
+            "group_by" if input != Kind::Plain => Kind::Unknown,
             "map" => match filter.args.get("attribute").map(|a| &a.val) {
                 Some(ExprVal::String(field)) => self.field(input, top_field(field), false),
                 _ => {
@@ -290,7 +304,11 @@ impl Finder<'_> {
                 Kind::Plain
             }
             ExprVal::Test(test) => {
-                self.ident(&test.ident);
+                let kind = self.ident(&test.ident);
+                // `is containing("summary")` and the like look inside; `is defined` does not.
+                if !matches!(test.name.as_str(), "defined" | "undefined") {
+                    self.whole(kind);
+                }
                 test.args.iter().for_each(|e| self.whole_expr(e));
                 Kind::Plain
             }
@@ -356,21 +374,26 @@ impl Finder<'_> {
         }
     }
 
+    /// A name's kind: what it was bound to anywhere (bindings are not scoped here) and, for a
+    /// context variable, what the context holds, whichever may hold more.
     fn root(&self, name: &str) -> Kind {
-        if let Some(kind) = self.bound.get(name) {
-            return *kind;
+        let bound = self.bound.get(name).copied();
+        if self.macro_args.contains(name) {
+            return bound.unwrap_or(Kind::Plain).max(Kind::Plain);
         }
-        if self.in_macro || name == "loop" {
-            return Kind::Plain;
-        }
-        if Some(name) == self.own {
-            Kind::Own
-        } else if PLAIN_VARIABLES.contains(&name) {
-            Kind::Plain
+        let context = if Some(name) == self.own {
+            Some(Kind::Own)
+        } else if PLAIN_VARIABLES.contains(&name) || name == "loop" {
+            Some(Kind::Plain)
         } else if CONTENT_VARIABLES.contains(&name) {
-            Kind::Other
+            Some(Kind::Other)
         } else {
-            Kind::Unknown
+            None
+        };
+        match (bound, context) {
+            (Some(bound), Some(context)) => bound.max(context),
+            (Some(kind), None) | (None, Some(kind)) => kind,
+            (None, None) => Kind::Unknown,
         }
     }
 
@@ -444,6 +467,57 @@ mod tests {
             let m = ("m.html", "{% macro card(p) %}{{ p }}{% endmacro card %}");
             assert!(shows(&[m, ("t.html", source)], Some("page")), "{source}");
         }
+    }
+
+    fn reads(templates: &[(&str, &str)], own: Option<&str>, field: &str) -> bool {
+        let mut tera = Tera::default();
+        tera.add_raw_templates(templates.to_vec()).unwrap();
+        others_read(&tera, templates.last().unwrap().0, own).any_of(&[field])
+    }
+
+    #[test]
+    fn macros_see_the_context_and_their_loop_names_do_not_hide_it() {
+        let recent = (
+            "m.html",
+            "{% macro recent() %}{% for p in paginator.pages %}{{ p.summary }}{% endfor %}{% endmacro recent %}",
+        );
+        let call = ("t.html", "{% import \"m.html\" as m %}{{ m::recent() }}");
+        assert!(reads(&[recent, call], Some("section"), "summary"), "a macro reads the render's paginator");
+        let list =
+            ("m.html", "{% macro list(pages) %}{% for page in pages %}{{ page.title }}{% endfor %}{% endmacro list %}");
+        let page = ("t.html", "{% import \"m.html\" as m %}{{ page.lower.title }}{{ m::list(pages=[]) }}");
+        assert!(
+            reads(&[list, page], Some("page"), "title"),
+            "a macro's loop over `page` leaves the page's `page` alone"
+        );
+        let shadow = (
+            "t.html",
+            "{% for term in config.extra.menu %}{{ term }}{% endfor %}{{ term.pages | first | json_encode }}",
+        );
+        assert!(reads(&[shadow], None, "content"), "a loop named like a context variable keeps its content kind");
+    }
+
+    #[test]
+    fn maps_of_content_tests_inside_and_fields_named_by_variables_count() {
+        for (source, field) in [
+            (
+                "{% set g = section.pages | group_by(attribute=\"extra.series\") %}{% for p in g[\"rust\"] %}{{ p.summary }}{% endfor %}",
+                "summary",
+            ),
+            ("{% if page.lower is containing(\"summary\") %}x{% endif %}", "summary"),
+            (
+                "{% set key = \"extra\" %}{% for p in section.pages | sort(attribute=key) %}{{ p.title }}{% endfor %}",
+                "extra",
+            ),
+            ("{% for k, v in page %}{{ v.title }}{% endfor %}", "title"),
+        ] {
+            assert!(reads(&[("t.html", source)], Some("page"), field), "{source}");
+        }
+        assert!(!reads(
+            &[("t.html", "{% if page.lower is defined %}{{ page.lower.title }}{% endif %}")],
+            Some("page"),
+            "summary"
+        ));
     }
 
     #[test]

@@ -193,8 +193,12 @@ impl Views {
     pub fn page(&self, index: usize) -> Value {
         reads::note(Content::Page(index));
         SHOWN.with(|shown| match (&*shown.borrow(), &self.pages[index]) {
+            // The permalink always: an empty map would test false in `{% if page.lower %}`.
             (Some(fields), Value::Object(all)) => Value::Object(
-                all.iter().filter(|(name, _)| fields.contains(*name)).map(|(n, v)| (n.clone(), v.clone())).collect(),
+                all.iter()
+                    .filter(|(name, _)| *name == "permalink" || fields.contains(*name))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect(),
             ),
             (_, value) => value.clone(),
         })

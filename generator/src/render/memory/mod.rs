@@ -83,7 +83,8 @@ impl RenderMemory {
             let relative = placement.relative.clone();
             let linked: Vec<Content> =
                 site.placements().filter(|(_, p)| p.backlinks.contains(&relative)).map(|(c, _)| c).collect();
-            for other in translations {
+            // The page's own list of translations holds it too.
+            for other in translations.into_iter().chain([content]) {
                 changes.entry(other).or_default().insert("translations");
             }
             for other in linked {
