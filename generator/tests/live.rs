@@ -202,6 +202,18 @@ fn a_broken_edit_fails_and_leaves_the_output_until_it_is_fixed() {
 }
 
 #[test]
+fn an_anchor_an_image_names_is_checked_again_when_its_heading_goes() {
+    let mut site = Site::new();
+    let image = "First paragraph of post 4. ![A chart](@/blog/post-2.md#details-of-2)";
+    assert!(matches!(
+        site.edit("content/blog/post-4.md", "First paragraph of post 4.", image).unwrap(),
+        Rebuilt::Edits { .. }
+    ));
+    let error = site.edit("content/blog/post-2.md", "## Details of 2", "## Particulars").map(|_| ()).unwrap_err();
+    assert!(error.to_string().contains("post-4.md:"), "{error}");
+}
+
+#[test]
 fn an_editors_temporary_file_that_came_and_went_changes_nothing() {
     let mut site = Site::new();
     let before = site.output();

@@ -622,8 +622,8 @@ fn check_internal_links(
 }
 
 /// After the bodies of `edited` changed and nothing else did (the dev server, after an edit):
-/// checks the links of those bodies, and of the bodies that link to them, since an anchor may
-/// have gone; then brings every `backlinks` up to date. Returns the pages and sections whose
+/// checks the links of those bodies, and of the bodies that link to them or to an anchor in
+/// them, since an anchor may have gone; then brings every `backlinks` up to date. Returns the pages and sections whose
 /// backlinks changed.
 pub(crate) fn recheck_links(site: &mut ResolvedSite, edited: &[Content]) -> Result<Vec<Content>, Problems> {
     let edited_files: BTreeSet<String> = edited.iter().map(|&c| site.placement(c).relative.clone()).collect();
@@ -632,6 +632,13 @@ pub(crate) fn recheck_links(site: &mut ResolvedSite, edited: &[Content]) -> Resu
         checked.extend(site.placement(content).backlinks.iter().map(String::as_str));
     }
     let all: Vec<&Placement> = site.placements().map(|(_, p)| p).collect();
+    // Images are no backlinks, but an image's `@/file.md#anchor` may break too.
+    let anchored: Vec<String> = edited_files.iter().map(|file| format!("@/{file}#")).collect();
+    for placement in &all {
+        if anchored.iter().any(|target| placement.body.contains(target.as_str())) {
+            checked.insert(&placement.relative);
+        }
+    }
     let sources: Vec<&Placement> = all.iter().copied().filter(|p| checked.contains(p.relative.as_str())).collect();
     let (broken, found) = check_internal_links(&sources, &all, &site.internal_links, &site.config);
     if !broken.is_empty() {
