@@ -14,15 +14,24 @@ pub struct Problem {
     /// The text of that line, shown under the message so the editor sees what is wrong without
     /// opening the file; filled in by [`Problems::with_excerpts`] once the build has failed.
     pub excerpt: Option<String>,
+    /// For a problem in a template: the content files whose render met it, so the same broken
+    /// line is reported once for every page that uses it.
+    pub rendering: Vec<PathBuf>,
 }
 
 impl Problem {
     pub fn at(file: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
-        Self { file: file.into(), line: Some(line), message: message.into(), excerpt: None }
+        Self { file: file.into(), line: Some(line), message: message.into(), excerpt: None, rendering: Vec::new() }
     }
 
     pub fn in_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self { file: file.into(), line: None, message: message.into(), excerpt: None }
+        Self { file: file.into(), line: None, message: message.into(), excerpt: None, rendering: Vec::new() }
+    }
+
+    /// The same problem, met while rendering `content`.
+    pub fn rendering(mut self, content: impl Into<PathBuf>) -> Self {
+        self.rendering.push(content.into());
+        self
     }
 }
 
@@ -34,6 +43,17 @@ impl fmt::Display for Problem {
         match self.line {
             Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message)?,
             None => write!(f, "{}: {}", self.file.display(), self.message)?,
+        }
+        match self.rendering.as_slice() {
+            [] => {}
+            [one] => write!(f, " (rendering {})", one.display())?,
+            [first, others @ ..] => write!(
+                f,
+                " (rendering {} and {} other file{})",
+                first.display(),
+                others.len(),
+                if others.len() == 1 { "" } else { "s" }
+            )?,
         }
         if let (Some(line), Some(excerpt)) = (self.line, &self.excerpt) {
             let cut: String = excerpt.chars().take(EXCERPT_CHARS).collect();
@@ -49,9 +69,24 @@ impl fmt::Display for Problem {
 pub struct Problems(pub Vec<Problem>);
 
 impl Problems {
-    pub fn sorted(mut problems: Vec<Problem>) -> Self {
-        problems.sort();
-        problems.dedup();
+    /// Sorted, with the problems that differ only in the content being rendered made one.
+    pub fn sorted(problems: Vec<Problem>) -> Self {
+        let mut merged: std::collections::BTreeMap<(PathBuf, Option<usize>, String), Problem> = Default::default();
+        for problem in problems {
+            match merged.entry((problem.file.clone(), problem.line, problem.message.clone())) {
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(problem);
+                }
+                std::collections::btree_map::Entry::Occupied(mut entry) => {
+                    entry.get_mut().rendering.extend(problem.rendering);
+                }
+            }
+        }
+        let mut problems: Vec<Problem> = merged.into_values().collect();
+        for problem in &mut problems {
+            problem.rendering.sort();
+            problem.rendering.dedup();
+        }
         Self(problems)
     }
 
@@ -107,6 +142,20 @@ mod tests {
         assert!(shown.contains("post.md:3: invalid date\n        3 | date = 2024-13-01\n"), "{shown}");
         assert!(shown.contains("post.md: whole file\n"), "{shown}");
         assert!(shown.contains("gone.md:1: missing\n"), "a file that cannot be read gets no excerpt: {shown}");
+    }
+
+    #[test]
+    fn a_template_problem_met_by_many_pages_is_reported_once() {
+        let problems = Problems::sorted(vec![
+            Problem::at("templates/page.html", 3, "bad").rendering("content/b.md"),
+            Problem::at("templates/page.html", 3, "bad").rendering("content/a.md"),
+            Problem::at("templates/page.html", 3, "bad").rendering("content/c.md"),
+            Problem::at("templates/page.html", 4, "worse").rendering("content/a.md"),
+        ]);
+        let shown = problems.to_string();
+        assert!(shown.contains("page.html:3: bad (rendering content/a.md and 2 other files)\n"), "{shown}");
+        assert!(shown.contains("page.html:4: worse (rendering content/a.md)\n"), "{shown}");
+        assert_eq!(problems.0.len(), 2);
     }
 
     #[test]

@@ -288,5 +288,48 @@ fn an_unknown_language_fails_the_build_when_error_on_missing_language_asks() {
     fs::write(&config, text.replace("style = \"class\"", "style = \"class\"\nerror_on_missing_language = true"))
         .unwrap();
     let error = generator::build(&paths, &BuildOptions::default()).unwrap_err().to_string();
-    assert!(error.contains("post-2.md: a code block is in `no-such-language`"), "{error}");
+    assert!(error.contains("post-2.md:17: a code block is in `no-such-language`"), "{error}");
+    assert!(error.contains("\n       17 | ```no-such-language\n"), "the fence is shown: {error}");
+}
+
+/// Rewrites `templates/doc.html`, which the two pages of `docs/` use, and builds.
+fn build_with_doc_template(template: &str) -> String {
+    let (_dir, paths) = broken_copy("templates/doc.html", "");
+    fs::write(paths.templates.join("doc.html"), template).unwrap();
+    generator::build(&paths, &BuildOptions::default()).unwrap_err().to_string()
+}
+
+#[test]
+fn a_template_error_names_the_templates_line_once_for_every_page_that_met_it() {
+    let error = build_with_doc_template(
+        "{% extends \"base.html\" %}\n{% block content %}<h1>{{ page.title }}</h1>\n<p>{{ page.extra.no_such_key }}</p>{% endblock content %}",
+    );
+    assert!(error.contains("1 problem in"), "{error}");
+    assert!(error.contains("templates/doc.html:3: template doc.html: "), "{error}");
+    assert!(error.contains("Variable `page.extra.no_such_key` not found"), "{error}");
+    assert!(error.contains("content/docs/a.md and 1 other file)"), "{error}");
+    assert!(error.contains("\n        3 | <p>{{ page.extra.no_such_key }}</p>"), "the line is shown: {error}");
+}
+
+#[test]
+fn an_anchor_link_template_that_fails_is_an_error_at_its_line() {
+    let (_dir, paths) = broken_copy("templates/doc.html", "");
+    let section = paths.content.join("blog/_index.md");
+    let text = fs::read_to_string(&section).unwrap().replace("sort_by", "insert_anchor_links = \"right\"\nsort_by");
+    fs::write(section, text).unwrap();
+    fs::write(paths.templates.join("anchor-link.html"), "<a href=\"#{{ id }}\">\n{{ no_such_variable }}</a>").unwrap();
+    let error = generator::build(&paths, &BuildOptions::default()).unwrap_err().to_string();
+    assert!(error.contains("templates/anchor-link.html:2: template anchor-link.html: "), "{error}");
+    assert!(error.contains("Variable `no_such_variable` not found"), "{error}");
+    assert!(error.contains("(rendering "), "the page is named: {error}");
+}
+
+#[test]
+fn a_template_that_does_not_parse_names_its_line() {
+    let error = build_with_doc_template(
+        "{% extends \"base.html\" %}\n\n{% block content %}{{ page.title | }}{% endblock content %}",
+    );
+    assert!(error.contains("templates/doc.html:3: Failed to parse 'doc.html' (column "), "{error}");
+    assert!(error.contains("expected"), "{error}");
+    assert!(error.contains("\n        3 | {% block content %}{{ page.title | }}"), "the line is shown: {error}");
 }

@@ -24,6 +24,8 @@ pub struct LoadedSite {
     pub campaigns: Campaigns,
     pub content: Vec<LoadedContent>,
     pub templates: Tera,
+    /// Each template's file, by its name in `templates`, for problems that name a line in it.
+    pub template_files: BTreeMap<String, PathBuf>,
     pub static_files: Vec<StaticFile>,
     /// Files of `content/` that are not Markdown, with `output` their path inside `content/`
     /// (resolve decides where they go).
@@ -79,13 +81,23 @@ pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
     }
     let template_dirs: Vec<PathBuf> =
         theme_dir.iter().map(|d| d.join("templates")).chain([paths.templates.clone()]).collect();
-    let templates = load_templates(&template_dirs, &mut problems)?;
+    let (templates, template_files) = load_templates(&template_dirs, &mut problems)?;
     let static_dirs: Vec<PathBuf> =
         theme_dir.iter().map(|d| d.join("static")).chain([paths.static_files.clone()]).collect();
     let ignored_static = globs(&config.ignored_static, &paths.config)?;
     let mut static_files = load_static(&static_dirs)?;
     static_files.retain(|file| !ignored_static.is_match(&file.output));
-    Ok(LoadedSite { paths: paths.clone(), config, campaigns, content, templates, static_files, assets, problems })
+    Ok(LoadedSite {
+        paths: paths.clone(),
+        config,
+        campaigns,
+        content,
+        templates,
+        template_files,
+        static_files,
+        assets,
+        problems,
+    })
 }
 
 /// The theme's `[extra]` under the site's, as Zola merges them: what the site sets wins, tables
@@ -203,8 +215,12 @@ fn load_one(source: &Path, relative: &str, config: &SiteConfig) -> Result<Loaded
     })
 }
 
-/// Templates of the theme, then of the site; a site template replaces the theme's of the same name.
-fn load_templates(dirs: &[PathBuf], problems: &mut Vec<Problem>) -> Result<Tera, BuildError> {
+/// Templates of the theme, then of the site; a site template replaces the theme's of the same
+/// name. Also gives the file each one came from.
+fn load_templates(
+    dirs: &[PathBuf],
+    problems: &mut Vec<Problem>,
+) -> Result<(Tera, BTreeMap<String, PathBuf>), BuildError> {
     let mut sources: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
     for dir in dirs {
         for (source, name) in files_under(dir)? {
@@ -218,7 +234,7 @@ fn load_templates(dirs: &[PathBuf], problems: &mut Vec<Problem>) -> Result<Tera,
         // Tera stops at the first bad template; parse each alone to name every broken file.
         for (name, (source, text)) in &sources {
             if let Err(e) = Tera::default().add_raw_template(name, text) {
-                problems.push(Problem::in_file(source, crate::render::error_chain(&e)));
+                problems.push(crate::render::template_errors::parse_problem(&e, source));
             }
         }
         if problems.is_empty() {
@@ -226,7 +242,8 @@ fn load_templates(dirs: &[PathBuf], problems: &mut Vec<Problem>) -> Result<Tera,
                 .push(Problem::in_file(dirs.last().cloned().unwrap_or_default(), crate::render::error_chain(&error)));
         }
     }
-    Ok(tera)
+    let files = sources.into_iter().map(|(name, (source, _))| (name, source)).collect();
+    Ok((tera, files))
 }
 
 fn load_static(dirs: &[PathBuf]) -> Result<Vec<StaticFile>, BuildError> {

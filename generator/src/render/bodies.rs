@@ -3,7 +3,7 @@
 //! back. One call per page or section, run in parallel by the caller.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 use tera::{Context, Tera};
@@ -22,6 +22,8 @@ pub struct BodyRenderer<'a> {
     pub config_values: &'a HashMap<String, Value>,
     pub internal_links: &'a HashMap<String, String>,
     pub tera: &'a Tera,
+    /// Each template's file, so a broken `anchor-link.html` is reported at its line.
+    pub template_files: &'a std::collections::BTreeMap<String, std::path::PathBuf>,
     pub shortcodes: Shortcodes,
     pub highlighter: Option<Arc<Highlighter>>,
 }
@@ -54,14 +56,26 @@ impl BodyRenderer<'_> {
             base_url: &self.config.base_url,
             permalink: &placement.permalink,
         };
-        let templates = SiteTemplates { tera: self.tera, lang: &placement.lang };
+        let templates = SiteTemplates { tera: self.tera, lang: &placement.lang, failed: Mutex::new(None) };
         let rendered = markdown::render(markdown_text, &page, &settings, &templates);
+        if let Some((template, error)) = templates.failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            return Err(super::template_errors::render_problem(
+                &error,
+                template,
+                self.tera,
+                self.template_files,
+                Some(&placement.file),
+            ));
+        }
         if let Some(language) = rendered.unknown_languages.first()
             && self.highlighter.as_ref().is_some_and(|h| h.error_on_missing_language())
         {
             let message =
                 format!("a code block is in `{language}`, which no grammar highlights (error_on_missing_language)");
-            return Err(Problem::in_file(&placement.file, message));
+            return Err(match Highlighter::fence_line(body, language) {
+                Some(line) => Problem::at(&placement.file, placement.body_line + line, message),
+                None => Problem::in_file(&placement.file, message),
+            });
         }
         let restore = |html: String| match &expanded {
             Some(expanded) => expanded.restore(html),
@@ -144,17 +158,25 @@ impl From<SlugStrategy> for AnchorSlugs {
 struct SiteTemplates<'a> {
     tera: &'a Tera,
     lang: &'a str,
+    /// The first of them that failed to render. Markdown rendering cannot fail, so the body
+    /// gets Zola's markup in its place and the caller reports the error.
+    failed: Mutex<Option<(&'static str, tera::Error)>>,
 }
 
 impl SiteTemplates<'_> {
-    fn render(&self, name: &str, fill: impl FnOnce(&mut Context)) -> Option<String> {
+    fn render(&self, name: &'static str, fill: impl FnOnce(&mut Context)) -> Option<String> {
         self.tera.get_template(name).ok()?;
         let mut context = Context::new();
         context.insert("lang", self.lang);
         fill(&mut context);
-        // A broken override falls back to Zola's markup; the template's own errors surface
-        // when Tera loads it.
-        self.tera.render(name, &context).ok()
+        match self.tera.render(name, &context) {
+            Ok(html) => Some(html),
+            Err(error) => {
+                let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+                failed.get_or_insert((name, error));
+                None
+            }
+        }
     }
 }
 

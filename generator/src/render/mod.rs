@@ -12,6 +12,7 @@ mod others_read;
 mod reads;
 mod search;
 pub(crate) mod shortcodes;
+pub(crate) mod template_errors;
 mod usage;
 mod views;
 pub(crate) mod zola_functions;
@@ -140,6 +141,7 @@ impl Shared {
             config_values: &self.config_values,
             internal_links: &site.internal_links,
             tera: &self.templates,
+            template_files: &site.template_files,
             shortcodes: shortcodes::Shortcodes::from_tera(&self.templates),
             highlighter: self.highlighter.clone(),
         };
@@ -594,9 +596,7 @@ impl<'a> Renderer<'a> {
                     context.insert("url".into(), to.clone().into());
                     self.templates
                         .render("internal/alias.html", &Context::from_value(Value::Object(context)).unwrap_or_default())
-                        .map_err(|e| {
-                            Problem::in_file(file, format!("template internal/alias.html: {}", error_chain(&e)))
-                        })?
+                        .map_err(|e| self.template_problem(&e, "internal/alias.html", Some(file)))?
                 } else {
                     redirect_page(to)
                 };
@@ -608,9 +608,10 @@ impl<'a> Renderer<'a> {
                 let mut context = self.context(lang, "/404.html");
                 context.insert("page".into(), Value::Null);
                 if self.templates.get_template("404.html").is_ok() {
-                    let html = self.templates.render("404.html", &into_context(context)).map_err(|e| {
-                        Problem::in_file("templates/404.html", format!("template 404.html: {}", error_chain(&e)))
-                    })?;
+                    let html = self
+                        .templates
+                        .render("404.html", &into_context(context))
+                        .map_err(|e| self.template_problem(&e, "404.html", None))?;
                     Ok(Some(("404.html".into(), OutputFile::Bytes(html.into_bytes()))))
                 } else {
                     Ok(Some(("404.html".into(), OutputFile::Bytes(NOT_FOUND_PAGE.as_bytes().to_vec()))))
@@ -660,7 +661,7 @@ impl<'a> Renderer<'a> {
         let xml = self
             .templates
             .render(&feed.filename, &into_context(context))
-            .map_err(|e| Problem::in_file(&file, format!("template {}: {}", feed.filename, error_chain(&e))))?;
+            .map_err(|e| self.template_problem(&e, &feed.filename, Some(&file)))?;
         Ok(Some((feed.path.trim_start_matches('/').to_string(), OutputFile::Bytes(xml.into_bytes()))))
     }
 
@@ -708,7 +709,7 @@ impl<'a> Renderer<'a> {
         let html = if self.templates.get_template(template).is_ok() {
             self.templates
                 .render(template, &into_context(context))
-                .map_err(|e| Problem::in_file(file, format!("template {template}: {}", error_chain(&e))))?
+                .map_err(|e| self.template_problem(&e, template, Some(file)))?
         } else if matches!(template, "page.html" | "section.html" | "index.html") {
             // Zola's built-in templates for these are blank pages.
             String::new()
@@ -720,6 +721,10 @@ impl<'a> Renderer<'a> {
         let mut html = html;
         html.shrink_to_fit();
         Ok(Some((output_file(path), OutputFile::Bytes(html.into_bytes()))))
+    }
+
+    fn template_problem(&self, error: &tera::Error, template: &str, rendering: Option<&std::path::Path>) -> Problem {
+        template_errors::render_problem(error, template, self.templates, &self.site.template_files, rendering)
     }
 
     fn config_file(&self) -> PathBuf {

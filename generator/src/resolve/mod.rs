@@ -30,6 +30,7 @@ pub struct ResolvedSite {
     pub config: SiteConfig,
     pub campaigns: Campaigns,
     pub templates: Tera,
+    pub template_files: BTreeMap<String, PathBuf>,
     pub static_files: Vec<StaticFile>,
     /// Files beside the content (images of a page bundle…), at their output paths.
     pub assets: Vec<StaticFile>,
@@ -129,7 +130,8 @@ impl ResolvedSection {
 }
 
 pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite, Problems> {
-    let LoadedSite { paths, config, campaigns, content, templates, static_files, assets, mut problems } = loaded;
+    let LoadedSite { paths, config, campaigns, content, templates, template_files, static_files, assets, mut problems } =
+        loaded;
     let mut sections = Vec::new();
     let mut pages = Vec::new();
     for item in content {
@@ -222,6 +224,7 @@ pub fn resolve(loaded: LoadedSite, include_drafts: bool) -> Result<ResolvedSite,
         config,
         campaigns,
         templates,
+        template_files,
         static_files,
         assets,
         sections,

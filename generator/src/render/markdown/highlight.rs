@@ -62,6 +62,16 @@ impl Highlighter {
 
     /// The block's HTML, or `None` when giallo could not tokenize it (the caller then writes the
     /// block unhighlighted rather than lose it).
+    /// The 0-based line of `markdown` that opens the first fence in `language`, for a problem
+    /// that names it. Fences inside lists and quotes are found too; ones a shortcode wrote are not.
+    pub fn fence_line(markdown: &str, language: &str) -> Option<usize> {
+        markdown.lines().position(|line| {
+            let line = line.trim_start_matches([' ', '\t', '>', '-', '*', '+']);
+            let info = line.strip_prefix("```").or_else(|| line.strip_prefix("~~~"));
+            info.is_some_and(|info| parse_markdown_fence(info.trim_start_matches(['`', '~'])).lang == language)
+        })
+    }
+
     pub fn highlight(&self, info: &str, code: &str) -> Option<Highlighted> {
         let fence = parse_markdown_fence(info);
         let unknown_language = (!self.registry.contains_grammar(&fence.lang)).then(|| fence.lang.clone());
