@@ -74,6 +74,11 @@ fn pages_get_dates_summaries_tocs_neighbours_and_shortcodes() {
     assert_eq!(texts(&post, "lower"), ["Post 4"], "lower is the one before in the section's order");
     assert_eq!(texts(&post, "higher"), ["Post 2"]);
     assert!(post.contains(r#"<span class="badge level-3">hot</span>"#), "{post}");
+    // A shortcode in code is expanded, and the code shows what it writes.
+    let code = read("blog/post-4/index.html");
+    // (The template's own line break stays, as in Zola.)
+    let shown = "<pre><code>&lt;span class=\"badge level-4\"&gt;in code&lt;/span&gt;\n\n</code></pre>";
+    assert!(code.contains(shown), "{code}");
     assert!(post.contains("“quotes” –"), "smart punctuation: {post}");
     assert!(post.contains(r#"<p class="reading">1 "#), "{post}");
     // backlinks: the pages whose bodies link here with @/, in permalink order.

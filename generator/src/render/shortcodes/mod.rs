@@ -6,11 +6,12 @@
 //! placeholder and put into the rendered HTML unchanged (`placeholders.rs` says why). The caller
 //! runs [`expand`], renders [`Expanded::markdown`], then gives the HTML to [`Expanded::restore`].
 //!
+//! In code (fenced or indented blocks, `inline code`) shortcodes are expanded too, as Zola
+//! expands them, and every output goes in as written, so the code shows it as text: a page can
+//! show what a shortcode writes. To show the call itself, escape it: `{{/* … */}}`, `{%/* … */%}`.
+//! Text in code that only looks like a call (`{{ get_url(path=page.path) }}`) stays as written.
+//!
 //! Where this differs from Zola, on purpose:
-//! - Shortcodes in code (fenced or indented blocks, `inline code`) are left as written, so a page
-//!   can show Tera or shortcode syntax without escaping it. Zola expands them there; its escapes
-//!   `{{/* … */}}` and `{%/* … */%}` are still honoured everywhere, code included, so content written
-//!   for Zola renders the same.
 //! - A malformed call (`{{ name(` followed by something that is not `arg=value, …) }}`) is an
 //!   error naming the line, where Zola leaves the text as it is: a typo should fail the build,
 //!   not ship as text. Text that never looked like a call (`{{ variable }}`, `{% if %}`) stays.
@@ -158,7 +159,11 @@ impl<'a, 'r> Expander<'a, 'r> {
             out.push_str(&self.text[pos..at]);
             let parsed = call::tag_at(self.text, at);
             let is_tag = !matches!(parsed, Ok(None) | Ok(Some(Parsed { tag: Tag::Escaped { .. }, .. })));
-            if is_tag && self.in_code(at) {
+            let in_code = is_tag && self.in_code(at);
+            // Code shows template syntax more often than it calls shortcodes: there, what is
+            // not a call, or ends no body, is text, as Zola leaves it.
+            let lone_end = matches!(parsed, Ok(Some(Parsed { tag: Tag::BodyEnd, .. }))) && *nesting == Nesting::Top;
+            if in_code && (parsed.is_err() || lone_end) {
                 out.push_str(&self.text[at..at + 2]);
                 pos = at + 2;
                 continue;
@@ -180,7 +185,7 @@ impl<'a, 'r> Expander<'a, 'r> {
                 }
                 Ok(Some(Parsed { tag: Tag::Inline(call), end })) => {
                     let nth = self.count(at..end, &call)?;
-                    self.render(at..end, &call, nth, None, nesting, out)?;
+                    self.render(at..end, &call, nth, None, Placing { nesting, in_code }, out)?;
                     end
                 }
                 Ok(Some(Parsed { tag: Tag::BodyStart(call), end })) => {
@@ -190,7 +195,7 @@ impl<'a, 'r> Expander<'a, 'r> {
                     let after = self.expand_from(end, &Nesting::Body(at..end), &mut body)?;
                     let body = body.strip_prefix("\r\n").or_else(|| body.strip_prefix('\n')).unwrap_or(&body);
                     let body = body.strip_suffix('\n').map_or(body, |b| b.strip_suffix('\r').unwrap_or(b));
-                    self.render(at..end, &call, nth, Some(body), nesting, out)?;
+                    self.render(at..end, &call, nth, Some(body), Placing { nesting, in_code }, out)?;
                     after
                 }
                 Ok(Some(Parsed { tag: Tag::BodyEnd, end })) => match nesting {
@@ -228,7 +233,7 @@ impl<'a, 'r> Expander<'a, 'r> {
         call: &Call<'a>,
         nth: usize,
         body: Option<&str>,
-        nesting: &Nesting,
+        placing: Placing<'_>,
         out: &mut String,
     ) -> Result<(), ShortcodeError> {
         let (template, is_html) = self.template(span.clone(), call)?;
@@ -247,8 +252,8 @@ impl<'a, 'r> Expander<'a, 'r> {
             self.error(span.start, format!("shortcode `{name}` failed in `{quoted}`: {cause}"))
         })?;
         // Inside a body the output becomes part of the outer shortcode's `body`, which that
-        // template places itself.
-        if is_html && *nesting == Nesting::Top {
+        // template places itself; in code it is text of the code.
+        if is_html && *placing.nesting == Nesting::Top && !placing.in_code {
             self.placeholders.hold(output, out);
         } else {
             out.push_str(&output);
@@ -291,6 +296,13 @@ impl<'a, 'r> Expander<'a, 'r> {
     fn error(&self, offset: usize, message: String) -> ShortcodeError {
         ShortcodeError { line: line_of(self.text, offset), message }
     }
+}
+
+/// Where a shortcode's output goes.
+#[derive(Clone, Copy)]
+struct Placing<'n> {
+    nesting: &'n Nesting,
+    in_code: bool,
 }
 
 /// The next `{{` or `{%` from `from`: the only scan a body without shortcodes costs.

@@ -144,19 +144,36 @@ fn the_body_argument_is_the_body() {
 }
 
 #[test]
-fn shortcodes_in_code_are_left_as_written() {
-    // `nope` is no shortcode: expanding any of these would fail.
-    let body = "Inline `{{ nope() }}` code.\n\n```jinja\n{{ nope(x=1) }}\n{% nope() %}\n{% end %}\n{{ broken(\n```\n\n    {{ nope() }}\n";
-    let html = render(body, &[]).unwrap();
-    assert!(html.contains("<code>{{ nope() }}</code>"), "{html}");
-    assert!(html.contains("{{ nope(x=1) }}\n{% nope() %}\n{% end %}\n{{ broken(\n</code></pre>"), "{html}");
-    assert!(html.contains("<pre><code>{{ nope() }}\n</code></pre>"), "{html}");
+fn shortcodes_in_code_are_expanded_and_their_output_shown_as_text() {
+    let body = "Inline `{{ span(text=\"a\") }}` code.\n\n```html\n{{ span(text=\"b\") }}\n{% quote(author=\"V\") %}\nq\n{% end %}\n```\n\n    {{ span(text=\"c\") }}\n";
+    let html = render(body, &[SPAN, QUOTE]).unwrap();
+    assert!(html.contains("<code>&lt;span&gt;a&lt;/span&gt;</code>"), "{html}");
+    assert!(
+        html.contains("&lt;span&gt;b&lt;/span&gt;\n&lt;blockquote&gt;q|V&lt;/blockquote&gt;\n</code></pre>"),
+        "{html}"
+    );
+    assert!(html.contains("<pre><code>&lt;span&gt;c&lt;/span&gt;\n</code></pre>"), "{html}");
 }
 
 #[test]
-fn code_beside_a_shortcode_does_not_hide_it() {
-    let html = render("`code` then {{ span(text=\"sc\") }} and `{{ span(text=\"no\") }}`\n", &[SPAN]).unwrap();
-    assert_eq!(html, "<p><code>code</code> then <span>sc</span> and <code>{{ span(text=\"no\") }}</code></p>\n");
+fn template_syntax_in_code_that_is_no_call_stays_as_written() {
+    let body = "```jinja\n{{ get_url(path=page.path) }}\n{% end %}\n{{ broken(\n```\n\n`{% end %}`\n";
+    let html = render(body, &[]).unwrap();
+    assert!(html.contains("{{ get_url(path=page.path) }}\n{% end %}\n{{ broken(\n</code></pre>"), "{html}");
+    assert!(html.contains("<code>{% end %}</code>"), "{html}");
+}
+
+#[test]
+fn an_unknown_shortcode_in_code_is_an_error_as_in_zola() {
+    let error = render("x\n\n```\n{{ nope() }}\n```\n", &[]).unwrap_err();
+    assert_eq!(error.line, 4);
+    assert!(error.message.contains("unknown shortcode `nope`") && error.message.contains("escape it"), "{error}");
+}
+
+#[test]
+fn code_beside_a_shortcode_does_not_change_it() {
+    let html = render("`code` then {{ span(text=\"sc\") }} and `{{ span(text=\"in\") }}`\n", &[SPAN]).unwrap();
+    assert_eq!(html, "<p><code>code</code> then <span>sc</span> and <code>&lt;span&gt;in&lt;/span&gt;</code></p>\n");
 }
 
 #[test]
