@@ -82,7 +82,7 @@ fuzz_target!(|body: &str| {
     let html = markdown_to_html(body, links(), "https://site.test");
     assert_eq!(html, markdown_to_html(body, links(), "https://site.test"), "not deterministic");
     let settings = everything_on();
-    let page = Page { internal_links: links(), base_url: "https://site.test", permalink: "https://site.test/p/" };
+    let page = Page { internal_links: links(), base_url: "https://site.test", permalink: "https://site.test/p/", held_marker: None };
     let rendered = render_markdown(body, &page, &settings, &BuiltinTemplates);
     let mut ids = Vec::new();
     flat_ids(&rendered.toc, &mut ids);

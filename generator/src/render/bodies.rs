@@ -55,6 +55,7 @@ impl BodyRenderer<'_> {
             internal_links: self.internal_links,
             base_url: &self.config.base_url,
             permalink: &placement.permalink,
+            held_marker: expanded.as_ref().map(shortcodes::Expanded::marker),
         };
         let templates = SiteTemplates { tera: self.tera, lang: &placement.lang, failed: Mutex::new(None) };
         let rendered = markdown::render(markdown_text, &page, &settings, &templates);

@@ -80,8 +80,12 @@ impl tera::Filter for MarkdownFilter {
         let inline: bool = optional(args, "markdown", "inline")?.unwrap_or(false);
         let settings =
             markdown_settings(&self.config, None, self.highlighter.as_ref()).map_err(|e| format!("markdown: {e}"))?;
-        let page =
-            markdown::Page { internal_links: &self.internal_links, base_url: &self.config.base_url, permalink: "" };
+        let page = markdown::Page {
+            internal_links: &self.internal_links,
+            base_url: &self.config.base_url,
+            permalink: "",
+            held_marker: None,
+        };
         let html = markdown::render(text, &page, &settings, &markdown::BuiltinTemplates).html;
         let html = match inline {
             true => html.trim_start_matches("<p>").trim_end_matches('\n').trim_end_matches("</p>").to_owned(),

@@ -257,7 +257,10 @@ impl<'a, 'p> Stream<'a, 'p> {
     }
 
     fn end_heading(&mut self) {
-        let Some(Capture::Heading { level, id, classes, text, events }) = self.captures.pop() else { return };
+        let Some(Capture::Heading { level, id, classes, mut text, events }) = self.captures.pop() else { return };
+        if let Some(marker) = self.page.held_marker {
+            text.text = crate::render::shortcodes::without_placeholders(&text.text, marker);
+        }
         let id = self.ids.assign(id.as_deref(), &text.text);
         let level_number = level as u32;
         let anchor = match self.settings.insert_anchor_links {

@@ -143,6 +143,10 @@ pub struct Page<'a> {
     pub base_url: &'a str,
     /// The page's own permalink, which the table of contents' links start with.
     pub permalink: &'a str,
+    /// The word that stands for HTML shortcode output in the body (`shortcodes::expand`): it is
+    /// no part of a heading's text, so it is left out of ids and the table of contents, as Zola
+    /// leaves that output out.
+    pub held_marker: Option<&'a str>,
 }
 
 /// Renders one body.
@@ -180,7 +184,7 @@ fn parse<'a>(body: &'a str, settings: &MarkdownSettings) -> Box<dyn Iterator<Ite
 
 /// The body's HTML with Zola's default settings.
 pub fn to_html(body: &str, internal_links: &HashMap<String, String>, base_url: &str) -> String {
-    let page = Page { internal_links, base_url, permalink: "" };
+    let page = Page { internal_links, base_url, permalink: "", held_marker: None };
     render(body, &page, &MarkdownSettings::default(), &BuiltinTemplates).html
 }
 

@@ -8,7 +8,12 @@ fn links() -> HashMap<String, String> {
 
 fn render_with(body: &str, settings: &MarkdownSettings) -> Rendered {
     let links = links();
-    let page = Page { internal_links: &links, base_url: "https://site.org", permalink: "https://site.org/post/" };
+    let page = Page {
+        internal_links: &links,
+        base_url: "https://site.org",
+        permalink: "https://site.org/post/",
+        held_marker: None,
+    };
     render(body, &page, settings, &BuiltinTemplates)
 }
 
@@ -204,7 +209,7 @@ fn a_site_template_renders_the_anchor_link_with_id_and_level() {
         }
     }
     let links = links();
-    let page = Page { internal_links: &links, base_url: "", permalink: "" };
+    let page = Page { internal_links: &links, base_url: "", permalink: "", held_marker: None };
     let settings = MarkdownSettings { insert_anchor_links: AnchorLinks::Right, ..Default::default() };
     let html = render("### Deep\n", &page, &settings, &Site).html;
     assert_eq!(html, "<h3 id=\"deep\">Deep<a href=\"#deep\" data-level=\"3\">#</a></h3>\n");

@@ -98,7 +98,14 @@ impl Expanded<'_> {
     pub fn restore(&self, html: String) -> String {
         self.placeholders.restore(html)
     }
+
+    /// The word the placeholders of this body start with, for [`without_placeholders`].
+    pub fn marker(&self) -> &str {
+        self.placeholders.marker()
+    }
 }
+
+pub use placeholders::without as without_placeholders;
 
 /// Expands every shortcode of `body`.
 ///

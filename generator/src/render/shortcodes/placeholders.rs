@@ -26,6 +26,10 @@ impl Placeholders {
         Self { marker, outputs: Vec::new() }
     }
 
+    pub fn marker(&self) -> &str {
+        &self.marker
+    }
+
     /// Holds `html` back and writes its placeholder, `{marker}{index}z`, to `markdown`.
     pub fn hold(&mut self, html: String, markdown: &mut String) {
         let _ = write!(markdown, "{}{}z", self.marker, self.outputs.len());
@@ -162,6 +166,26 @@ const BLOCK_TAGS: &[&str] = &[
     "track",
     "ul",
 ];
+
+/// `text` without the placeholders of `marker`: the text a reader sees of it, where the held
+/// HTML is markup.
+pub fn without(text: &str, marker: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.find(marker) {
+        out.push_str(&rest[..found]);
+        let after_marker = &rest[found + marker.len()..];
+        let digits = after_marker.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after_marker[digits..].starts_with('z') {
+            rest = &after_marker[digits + 1..];
+        } else {
+            out.push_str(marker);
+            rest = after_marker;
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 #[cfg(test)]
 mod tests {

@@ -242,3 +242,21 @@ fn each_error_names_its_line_and_quotes_the_call() {
         }
     }
 }
+
+#[test]
+fn html_output_in_a_heading_is_no_part_of_its_id_or_its_table_of_contents_title() {
+    let (tera, shortcodes) = site(&[SPAN, ("shortcodes/word.md", "Word")]);
+    let body = "## Hello {{ span(text=\"x\") }} {{ word() }}\n";
+    let expanded = expand(body, &shortcodes, &tera, &base()).unwrap();
+    let links = HashMap::new();
+    let page =
+        markdown::Page { internal_links: &links, base_url: "", permalink: "", held_marker: Some(expanded.marker()) };
+    let rendered = markdown::render(
+        &expanded.markdown,
+        &page,
+        &markdown::MarkdownSettings::default(),
+        &markdown::BuiltinTemplates,
+    );
+    assert_eq!(expanded.restore(rendered.html), "<h2 id=\"hello-word\">Hello <span>x</span> Word</h2>\n");
+    assert_eq!(rendered.toc[0].title, "Hello  Word");
+}
