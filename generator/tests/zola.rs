@@ -192,6 +192,18 @@ fn a_link_to_a_missing_heading_fails_the_build_with_its_line() {
 }
 
 #[test]
+fn a_heading_with_an_html_shortcode_keeps_its_words_for_its_id_and_links_to_it() {
+    let (copy, paths) = broken_copy("content/blog/post-2.md", "\n## Hot {{ badge(text=\"x\", level=1) }} news\n");
+    let post_1 = paths.content.join("blog/post-1.md");
+    let text = fs::read_to_string(&post_1).unwrap() + "\nSee [the news](@/blog/post-2.md#hot-news).\n";
+    fs::write(&post_1, text).unwrap();
+    generator::build(&paths, &BuildOptions::default()).unwrap();
+    let post = fs::read_to_string(copy.path().join("public/blog/post-2/index.html")).unwrap();
+    assert!(post.contains("<h2 id=\"hot-news\">Hot <span class=\"badge level-1\">x</span>\n news</h2>"), "{post}");
+    assert!(post.contains(r#"class="toc" href="https://example.org/blog/post-2/#hot-news">Hot  news</a>"#), "{post}");
+}
+
+#[test]
 fn a_page_in_an_unknown_taxonomy_is_refused() {
     let (_copy, paths) = broken_copy("content/docs/a.md", "");
     let text = fs::read_to_string(paths.content.join("docs/a.md"))

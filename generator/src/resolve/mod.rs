@@ -603,7 +603,10 @@ fn check_internal_links(
     };
     let ids: HashMap<&str, std::collections::HashSet<String>> = anchored
         .into_par_iter()
-        .map(|file| (file, crate::render::markdown::heading_ids(&by_file[file].body, &settings).into_iter().collect()))
+        .map(|file| {
+            let body = crate::render::shortcodes::without_calls(&by_file[file].body);
+            (file, crate::render::markdown::heading_ids(&body, &settings).into_iter().collect())
+        })
         .collect();
     let mut problems = Vec::new();
     for (placement, links) in sources.iter().zip(found) {

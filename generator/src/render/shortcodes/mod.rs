@@ -305,6 +305,35 @@ impl<'a, 'r> Expander<'a, 'r> {
     }
 }
 
+/// `text` as far as its readable words go before shortcodes are expanded: every call and
+/// `{% end %}` left out, escapes written out. Resolve takes heading ids from it to check `@/`
+/// anchors, so a heading with an HTML shortcode gets the id the render gives it (a Markdown
+/// shortcode's output, which the render does count, is not known yet then).
+pub fn without_calls(text: &str) -> Cow<'_, str> {
+    let Some(first) = next_opening(text, 0) else { return Cow::Borrowed(text) };
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..first]);
+    let mut pos = first;
+    while let Some(at) = next_opening(text, pos) {
+        out.push_str(&text[pos..at]);
+        pos = match call::tag_at(text, at) {
+            Ok(Some(Parsed { tag: Tag::Escaped { open, inner, close }, end })) => {
+                out.push_str(open);
+                out.push_str(inner);
+                out.push_str(close);
+                end
+            }
+            Ok(Some(Parsed { end, .. })) => end,
+            Ok(None) | Err(_) => {
+                out.push_str(&text[at..at + 2]);
+                at + 2
+            }
+        };
+    }
+    out.push_str(&text[pos..]);
+    Cow::Owned(out)
+}
+
 /// Where a shortcode's output goes.
 #[derive(Clone, Copy)]
 struct Placing<'n> {

@@ -260,3 +260,11 @@ fn html_output_in_a_heading_is_no_part_of_its_id_or_its_table_of_contents_title(
     assert_eq!(expanded.restore(rendered.html), "<h2 id=\"hello-word\">Hello <span>x</span> Word</h2>\n");
     assert_eq!(rendered.toc[0].title, "Hello  Word");
 }
+
+#[test]
+fn without_calls_keeps_the_words_and_writes_escapes_out() {
+    let text =
+        "## Hi {{ span(text=\"x\") }} there\n{% quote() %}\nq\n{% end %}\n{{/* shown() */}} {{ var }} {{ bad(x=y) }}";
+    assert_eq!(super::without_calls(text), "## Hi  there\n\nq\n\n{{ shown() }} {{ var }} {{ bad(x=y) }}");
+    assert!(matches!(super::without_calls("plain { text }"), Cow::Borrowed(_)));
+}
