@@ -25,7 +25,7 @@ pub struct LoadedSite {
     pub content: Vec<LoadedContent>,
     pub templates: Tera,
     /// Each template's file, by its name in `templates`, for problems that name a line in it.
-    pub template_files: BTreeMap<String, PathBuf>,
+    pub template_files: std::sync::Arc<BTreeMap<String, PathBuf>>,
     pub static_files: Vec<StaticFile>,
     /// Files of `content/` that are not Markdown, with `output` their path inside `content/`
     /// (resolve decides where they go).
@@ -93,7 +93,7 @@ pub fn load(paths: &SitePaths) -> Result<LoadedSite, BuildError> {
         campaigns,
         content,
         templates,
-        template_files,
+        template_files: template_files.into(),
         static_files,
         assets,
         problems,

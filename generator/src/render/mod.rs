@@ -142,7 +142,7 @@ impl Shared {
             internal_links: &site.internal_links,
             tera: &self.templates,
             template_files: &site.template_files,
-            shortcodes: shortcodes::Shortcodes::from_tera(&self.templates),
+            shortcodes: shortcodes::Shortcodes::from_tera(&self.templates).with_files(site.template_files.clone()),
             highlighter: self.highlighter.clone(),
         };
         contents

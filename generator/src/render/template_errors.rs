@@ -21,6 +21,22 @@ pub fn render_problem(
     content: Option<&Path>,
 ) -> Problem {
     let message = format!("template {template}: {}", super::error_chain(error));
+    match (locate(error, template, tera, files), content) {
+        (Some((file, Some(line))), _) => rendering(Problem::at(file, line, message), content),
+        (Some((file, None)), _) => rendering(Problem::in_file(file, message), content),
+        (None, Some(content)) => Problem::in_file(content, message),
+        (None, None) => Problem::in_file(template, message),
+    }
+}
+
+/// The file of the template `error` happened in, and its line when the names the error quotes
+/// can be found there; `None` for a built-in template.
+pub fn locate(
+    error: &tera::Error,
+    template: &str,
+    tera: &Tera,
+    files: &BTreeMap<String, PathBuf>,
+) -> Option<(PathBuf, Option<usize>)> {
     let messages = chain(error);
     let mut candidates: Vec<&str> = innermost_template(&messages).into_iter().collect();
     candidates.push(template);
@@ -32,14 +48,10 @@ pub fn render_problem(
         let Some(file) = files.get(*name) else { continue };
         let Ok(source) = std::fs::read_to_string(file) else { continue };
         if let Some(line) = quoted.iter().find_map(|quoted| line_in_tags(&source, quoted)) {
-            return rendering(Problem::at(file, line, message), content);
+            return Some((file.clone(), Some(line)));
         }
     }
-    match (candidates.iter().find_map(|name| files.get(*name)), content) {
-        (Some(file), _) => rendering(Problem::in_file(file, message), content),
-        (None, Some(content)) => Problem::in_file(content, message),
-        (None, None) => Problem::in_file(template, message),
-    }
+    candidates.iter().find_map(|name| files.get(*name)).map(|file| (file.clone(), None))
 }
 
 fn rendering(problem: Problem, content: Option<&Path>) -> Problem {

@@ -30,7 +30,7 @@ pub struct ResolvedSite {
     pub config: SiteConfig,
     pub campaigns: Campaigns,
     pub templates: Tera,
-    pub template_files: BTreeMap<String, PathBuf>,
+    pub template_files: std::sync::Arc<BTreeMap<String, PathBuf>>,
     pub static_files: Vec<StaticFile>,
     /// Files beside the content (images of a page bundle…), at their output paths.
     pub assets: Vec<StaticFile>,

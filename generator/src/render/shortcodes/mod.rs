@@ -23,8 +23,10 @@ mod placeholders;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use pulldown_cmark::{Event, Parser, Tag as MarkdownTag};
 use tera::{Context, Tera};
@@ -40,6 +42,8 @@ use crate::problem::line_of;
 #[derive(Debug, Clone, Default)]
 pub struct Shortcodes {
     by_name: HashMap<String, Template>,
+    /// Each template's file, so a shortcode whose template fails names the line in it.
+    files: Arc<BTreeMap<String, PathBuf>>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +72,12 @@ impl Shortcodes {
             }
             by_name.entry(name.to_string()).and_modify(|known| *known = Template::Ambiguous).or_insert(found);
         }
-        Self { by_name }
+        Self { by_name, files: Arc::default() }
+    }
+
+    /// The same shortcodes, with the files their templates came from.
+    pub fn with_files(self, files: Arc<BTreeMap<String, PathBuf>>) -> Self {
+        Self { files, ..self }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -256,7 +265,12 @@ impl<'a, 'r> Expander<'a, 'r> {
         }
         let output = self.tera.render(template, &context).map_err(|e| {
             let (name, quoted, cause) = (call.name, excerpt(self.text, span.clone()), super::error_chain(&e));
-            self.error(span.start, format!("shortcode `{name}` failed in `{quoted}`: {cause}"))
+            let at = match super::template_errors::locate(&e, template, self.tera, &self.shortcodes.files) {
+                Some((file, Some(line))) => format!(" at {}:{line}", file.display()),
+                Some((file, None)) => format!(" in {}", file.display()),
+                None => String::new(),
+            };
+            self.error(span.start, format!("shortcode `{name}` failed in `{quoted}`{at}: {cause}"))
         })?;
         // Inside a body the output becomes part of the outer shortcode's `body`, which that
         // template places itself; in code it is text of the code.

@@ -268,3 +268,17 @@ fn without_calls_keeps_the_words_and_writes_escapes_out() {
     assert_eq!(super::without_calls(text), "## Hi  there\n\nq\n\n{{ shown() }} {{ var }} {{ bad(x=y) }}");
     assert!(matches!(super::without_calls("plain { text }"), Cow::Borrowed(_)));
 }
+
+#[test]
+fn a_failing_shortcode_template_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fails.html");
+    let text = "<p>\n{{ missing_variable }}</p>";
+    std::fs::write(&file, text).unwrap();
+    let (tera, shortcodes) = site(&[("shortcodes/fails.html", text)]);
+    let files = std::sync::Arc::new([("shortcodes/fails.html".to_string(), file.clone())].into_iter().collect());
+    let error = expand("a\n{{ fails() }}", &shortcodes.with_files(files), &tera, &base()).unwrap_err();
+    assert_eq!(error.line, 2);
+    let place = format!("failed in `{{{{ fails() }}}}` at {}:2: ", file.display());
+    assert!(error.message.contains(&place), "{}", error.message);
+}
