@@ -346,6 +346,7 @@ fn a_template_that_does_not_parse_names_its_line() {
     let error = build_with_doc_template(
         "{% extends \"base.html\" %}\n\n{% block content %}{{ page.title | }}{% endblock content %}",
     );
+    assert!(error.contains("1 problem in"), "the templates that extend a parent are not blamed: {error}");
     assert!(error.contains("templates/doc.html:3: Failed to parse 'doc.html' (column "), "{error}");
     assert!(error.contains("expected"), "{error}");
     assert!(error.contains("\n        3 | {% block content %}{{ page.title | }}"), "the line is shown: {error}");

@@ -15,6 +15,7 @@ pub use front_matter::{PageFrontMatter, SectionFrontMatter};
 
 use crate::config::SiteConfig;
 use crate::problem::Problem;
+use crate::render::template_errors::parse_problem;
 use crate::{BuildError, SitePaths};
 
 /// Everything read from disk, parsed but not yet related.
@@ -232,15 +233,21 @@ fn load_templates(
     let all = sources.iter().map(|(name, (_, text))| (name.as_str(), text.as_str())).collect::<Vec<_>>();
     if let Err(error) = tera.add_raw_templates(all) {
         // Tera stops at the first bad template; parse each alone to name every broken file.
-        for (name, (source, text)) in &sources {
-            if let Err(e) = Tera::default().add_raw_template(name, text) {
-                problems.push(crate::render::template_errors::parse_problem(&e, source));
-            }
-        }
-        if problems.is_empty() {
+        // Alone, a template also fails for what it needs of the others (its parent, its macro
+        // files), so only its own syntax errors count there ("Failed to parse" is how Tera
+        // wraps those); anything else is the error of the whole set.
+        let broken: Vec<Problem> = sources
+            .iter()
+            .filter_map(|(name, (source, text))| {
+                let error = Tera::default().add_raw_template(name, text).err()?;
+                error.to_string().starts_with("Failed to parse").then(|| parse_problem(&error, source))
+            })
+            .collect();
+        if broken.is_empty() {
             problems
                 .push(Problem::in_file(dirs.last().cloned().unwrap_or_default(), crate::render::error_chain(&error)));
         }
+        problems.extend(broken);
     }
     let files = sources.into_iter().map(|(name, (source, _))| (name, source)).collect();
     Ok((tera, files))
