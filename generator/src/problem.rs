@@ -1,6 +1,7 @@
 //! Content problems that name a file and a line, collected so a build fails once with all of them.
 
-use std::collections::HashMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -71,13 +72,13 @@ pub struct Problems(pub Vec<Problem>);
 impl Problems {
     /// Sorted, with the problems that differ only in the content being rendered made one.
     pub fn sorted(problems: Vec<Problem>) -> Self {
-        let mut merged: std::collections::BTreeMap<(PathBuf, Option<usize>, String), Problem> = Default::default();
+        let mut merged: BTreeMap<(PathBuf, Option<usize>, String), Problem> = BTreeMap::new();
         for problem in problems {
             match merged.entry((problem.file.clone(), problem.line, problem.message.clone())) {
-                std::collections::btree_map::Entry::Vacant(entry) => {
+                Entry::Vacant(entry) => {
                     entry.insert(problem);
                 }
-                std::collections::btree_map::Entry::Occupied(mut entry) => {
+                Entry::Occupied(mut entry) => {
                     entry.get_mut().rendering.extend(problem.rendering);
                 }
             }
